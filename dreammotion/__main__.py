@@ -1,0 +1,5 @@
+import sys
+
+from dreammotion.cli import main
+
+sys.exit(main())

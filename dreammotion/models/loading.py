@@ -1,0 +1,180 @@
+"""One function loads a text-to-video diffusion model from a hub id or a local folder.
+
+The folder layout is diffusers' ``TextToVideoSDPipeline`` layout (ZeroScope, ModelScope, and our
+embedded prior): ``unet/``, ``vae/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``. We load the
+components ourselves instead of through the (deprecated) pipeline class, so that the autoencoder may
+be any class with AutoencoderKL's interface and so that errors name the component that is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from dreammotion.errors import DreamMotionError
+
+COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+class ModelLoadError(DreamMotionError):
+    """The model path or hub id cannot be loaded as a text-to-video model."""
+
+
+def _vae_classes():
+    from diffusers import AutoencoderKL
+
+    from dreammotion.models.autoencoder import PixelShuffleAutoencoder
+
+    return {"AutoencoderKL": AutoencoderKL, "PixelShuffleAutoencoder": PixelShuffleAutoencoder}
+
+
+def _looks_like_path(pretrained: str) -> bool:
+    # Hub ids of text-to-video models are "owner/name"; anything else is meant as a folder.
+    return pretrained.startswith((".", "/", "~")) or pretrained.count("/") != 1
+
+
+def _check_local_folder(folder: Path) -> None:
+    if not folder.exists():
+        raise ModelLoadError(f"model folder {folder} does not exist")
+    if not folder.is_dir():
+        raise ModelLoadError(f"model path {folder} is a file; expected a folder with {', '.join(COMPONENTS)}/")
+    missing = [c for c in COMPONENTS if not (folder / c).is_dir()]
+    if missing:
+        raise ModelLoadError(
+            f"{folder} is not a text-to-video model in diffusers layout: missing component folder(s) "
+            f"{', '.join(m + '/' for m in missing)} (expected {', '.join(c + '/' for c in COMPONENTS)})"
+        )
+    unet_cfg = json.loads((folder / "unet" / "config.json").read_text())
+    if unet_cfg.get("_class_name") != "UNet3DConditionModel":
+        raise ModelLoadError(
+            f"{folder}/unet is a {unet_cfg.get('_class_name')!r}, not a UNet3DConditionModel: "
+            "dreammotion edits with text-to-video UNets (ZeroScope, ModelScope, the embedded prior)"
+        )
+
+
+@dataclass
+class T2VModel:
+    """The components of a text-to-video latent diffusion model, plus the few operations we need."""
+
+    unet: torch.nn.Module
+    vae: torch.nn.Module
+    text_encoder: torch.nn.Module
+    tokenizer: object
+    scheduler: object
+    source: str
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @property
+    def alphas_cumprod(self) -> torch.Tensor:
+        return self.scheduler.alphas_cumprod
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return int(self.scheduler.config.num_train_timesteps)
+
+    @property
+    def scaling_factor(self) -> float:
+        return float(getattr(self.vae.config, "scaling_factor", 1.0))
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "T2VModel":
+        for module in (self.unet, self.vae, self.text_encoder):
+            module.to(device=device, dtype=dtype) if dtype is not None else module.to(device)
+        return self
+
+    # -- text ---------------------------------------------------------------------------------
+    def token_count(self, prompt: str) -> int:
+        """Tokens the prompt needs, special tokens included (to reject prompts that would be cut)."""
+        return len(self.tokenizer(prompt, truncation=False)["input_ids"])
+
+    @torch.no_grad()
+    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
+        """(len(prompts), tokens, dim) text embeddings. Prompts longer than the tokenizer's window raise."""
+        limit = self.tokenizer.model_max_length
+        for prompt in prompts:
+            n = self.token_count(prompt)
+            if n > limit:
+                raise ValueError(
+                    f"prompt {prompt!r} needs {n} tokens; the text encoder of {self.source} reads at most {limit}"
+                )
+        ids = self.tokenizer(
+            prompts, padding="max_length", max_length=limit, truncation=True, return_tensors="pt"
+        ).input_ids.to(self.text_encoder.device)
+        return self.text_encoder(ids)[0]
+
+    # -- pixels <-> latents -------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_frames(self, frames: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+        """frames (F, 3, H, W) in [-1, 1] -> latents (1, C, F, h, w), encoded `chunk` frames at a time."""
+        parts = []
+        for i in range(0, frames.shape[0], chunk):
+            x = frames[i : i + chunk].to(self.vae.device, self.vae.dtype)
+            parts.append(self.vae.encode(x).latent_dist.mode() * self.scaling_factor)
+        latents = torch.cat(parts)  # (F, C, h, w)
+        return latents.permute(1, 0, 2, 3).unsqueeze(0)
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+        """latents (1, C, F, h, w) -> frames (F, 3, H, W) in [-1, 1], decoded `chunk` frames at a time."""
+        z = latents[0].permute(1, 0, 2, 3) / self.scaling_factor
+        parts = []
+        for i in range(0, z.shape[0], chunk):
+            parts.append(self.vae.decode(z[i : i + chunk].to(self.vae.device, self.vae.dtype)).sample.float())
+        return torch.cat(parts).clamp(-1, 1)
+
+
+def load_t2v(
+    pretrained: str | os.PathLike,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    revision: str | None = None,
+    variant: str | None = None,
+) -> T2VModel:
+    """Load a text-to-video model from a local folder or a hub id (``cerspense/zeroscope_v2_576w``).
+
+    Works fully offline for local folders and for hub ids already in the cache (``HF_HUB_OFFLINE=1``).
+    """
+    from diffusers import DDIMScheduler, UNet3DConditionModel
+    from transformers import AutoTokenizer, CLIPTextModel
+
+    pretrained = str(pretrained)
+    local = Path(pretrained).expanduser()
+    if local.exists() or _looks_like_path(pretrained):
+        _check_local_folder(local)
+        pretrained = str(local)
+    common = {"revision": revision} if revision else {}
+    try:
+        unet = UNet3DConditionModel.from_pretrained(pretrained, subfolder="unet", variant=variant, **common)
+        vae_config = UNet3DConditionModel.load_config(pretrained, subfolder="vae", **common)
+        vae_name = vae_config.get("_class_name")
+        if vae_name not in _vae_classes():
+            raise ModelLoadError(
+                f"{pretrained}/vae is a {vae_name!r}; supported autoencoders: {', '.join(_vae_classes())}"
+            )
+        vae = _vae_classes()[vae_name].from_pretrained(pretrained, subfolder="vae", variant=variant, **common)
+        text_encoder = CLIPTextModel.from_pretrained(pretrained, subfolder="text_encoder", **common)
+        tokenizer = AutoTokenizer.from_pretrained(pretrained, subfolder="tokenizer", **common)
+        # DDIM over the model's own training schedule: we need its alphas_cumprod, and DDIM sampling
+        # for the SDEdit baseline and the video-to-video upsampler.
+        scheduler = DDIMScheduler.from_pretrained(pretrained, subfolder="scheduler", **common)
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError, EnvironmentError) as err:
+        raise ModelLoadError(f"cannot load text-to-video model {pretrained!r}: {err}") from err
+
+    for module in (unet, vae, text_encoder):
+        module.requires_grad_(False)
+        module.eval()
+    model = T2VModel(unet, vae, text_encoder, tokenizer, scheduler, source=pretrained)
+    return model.to(device, dtype)
