@@ -1,0 +1,132 @@
+"""``dreammotion edit``: the DreamMotion optimisation of one manifest row."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from dreammotion.edit.config import EditConfig
+from dreammotion.edit.io import load_latents, save_latents
+from dreammotion.edit.optimizer import LOG_FIELDS, EditResult, _peak_memory, dreammotion_edit
+from dreammotion.edit.sampling import denoise_from
+from dreammotion.edit.prompts import PromptCache
+from dreammotion.errors import InputError
+from dreammotion.io.frames import read_masks
+from dreammotion.models.registry import load_model
+from dreammotion.utils.atomic import write_json, write_text
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=("dreammotion", "sdedit"), default="dreammotion",
+                   help="dreammotion (the method) or sdedit (baseline: noise to --sdedit strength, denoise)")
+    p.add_argument("--sdedit", default="{}", help='SDEdit baseline settings as JSON: {"strength": 0.6, "steps": 50}')
+    p.add_argument("--latents", required=True, help="source latents (from `dreammotion encode`)")
+    p.add_argument("--masks", required=True, help="mask folder (from `dreammotion masks`), or 'none'")
+    p.add_argument("--source-prompt", required=True)
+    p.add_argument("--target-prompt", required=True)
+    p.add_argument("--model", required=True, help="model settings as JSON")
+    p.add_argument("--settings", default="{}", help="edit settings as JSON (dreammotion.edit.EditConfig fields)")
+    p.add_argument("--out-dir", required=True, help="writes latents.safetensors, log.csv, edit.json")
+    p.add_argument("--checkpoint", help="checkpoint file: resumed from if present, kept until the edit finishes")
+    p.add_argument("--prompt-cache", help="folder caching text embeddings per prompt")
+    p.add_argument("--id", default="", help="manifest row id (recorded in edit.json)")
+    p.add_argument("--variant", default="", help="method variant name (recorded in edit.json)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def log_to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _run_dreammotion(model, source_latents, masks, args, config, embeddings) -> EditResult:
+    try:
+        return dreammotion_edit(
+            model,
+            source_latents,
+            args.source_prompt,
+            args.target_prompt,
+            masks,
+            config,
+            checkpoint_path=args.checkpoint,
+            text_embeddings=embeddings,
+            progress=not args.no_progress,
+        )
+    except ValueError as err:  # bad prompt length, mask shape, layer pattern...
+        raise InputError(str(err)) from err
+
+
+def run_sdedit(model, source_latents, args, config, embeddings) -> EditResult:
+    """The SDEdit baseline: same inputs and outputs as an edit, no optimisation, no mask."""
+    settings = {"strength": 0.6, "steps": 50, **json.loads(args.sdedit)}
+    started = time.perf_counter()
+    if model.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(model.device)
+    embed = (lambda p: embeddings[p]) if embeddings else (lambda p: model.encode_prompt([p])[0])
+    latents = denoise_from(
+        model, source_latents, embed(args.target_prompt), embed(""),
+        strength=float(settings["strength"]), steps=int(settings["steps"]),
+        guidance_scale=config.guidance_scale, seed=config.seed, progress=not args.no_progress,
+    )
+    peak, kind = _peak_memory(model.device)
+    config.extra = {"method": "sdedit", **settings}
+    return EditResult(latents, [], time.perf_counter() - started, peak, kind)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = EditConfig.from_dict(json.loads(args.settings))
+    source_latents, meta = load_latents(args.latents)
+    masks = None
+    if args.masks != "none":
+        masks = torch.from_numpy(read_masks(args.masks))
+        if masks.shape[0] != source_latents.shape[2]:
+            raise InputError(
+                f"{args.masks} holds {masks.shape[0]} masks but the video has {source_latents.shape[2]} frames"
+            )
+    model = load_model(json.loads(args.model))
+    embeddings = None
+    if args.prompt_cache:
+        cache = PromptCache(args.prompt_cache, model)
+        embeddings = cache.embeddings([args.source_prompt, args.target_prompt, ""])
+    if args.method == "sdedit":
+        result = run_sdedit(model, source_latents, args, config, embeddings)
+    else:
+        result = _run_dreammotion(model, source_latents, masks, args, config, embeddings)
+
+    out = Path(args.out_dir)
+    save_latents(out / "latents.safetensors", result.latents, model=model.source, source=str(args.latents))
+    write_text(out / "log.csv", log_to_csv(result.log))
+    write_json(
+        out / "edit.json",  # written last: its presence means the edit is complete
+        {
+            "id": args.id,
+            "variant": args.variant,
+            "source_prompt": args.source_prompt,
+            "target_prompt": args.target_prompt,
+            "settings": config.to_dict(),
+            "model": model.source,
+            "device": str(model.device),
+            "dtype": str(model.dtype).removeprefix("torch."),
+            "runtime_s": round(result.runtime_s, 3),
+            "peak_memory_mib": round(result.peak_memory_mib, 1),
+            "peak_memory_kind": result.peak_memory_kind,
+            "resumed_from_iteration": result.resumed_from,
+            "final_losses": result.final,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    )
+    if args.checkpoint:
+        Path(args.checkpoint).unlink(missing_ok=True)  # bounded disk: no checkpoint once the edit is done
+    print(f"edited {args.id or args.latents}: {config.iterations} iterations in {result.runtime_s:.1f} s")
+    return 0

@@ -1,0 +1,142 @@
+"""Reading self-attention keys through diffusers attention processors.
+
+UNet3DConditionModel has three kinds of attention: spatial self-attention
+(``*.attentions.*.transformer_blocks.*.attn1``), cross-attention (``attn2`` of the same blocks) and
+temporal attention (``*.temp_attentions.*`` and ``transformer_in``, where *both* attn1 and attn2 attend
+over frames). S-SSM and T-SSM read the keys of spatial self-attention only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+DEFAULT_LAYERS = ("up_blocks.*.attentions.*.transformer_blocks.*.attn1",)
+
+
+class StopForward(Exception):
+    """Raised after the last hooked layer: the rest of the UNet is not needed for S/T-SSM."""
+
+
+def _is_spatial_self_attention(name: str) -> bool:
+    parts = name.split(".")
+    return (
+        parts[-1] == "attn1"
+        and "attentions" in parts
+        and "temp_attentions" not in parts
+        and parts[0] != "transformer_in"
+    )
+
+
+def select_spatial_self_attention(unet: torch.nn.Module, patterns: tuple[str, ...] | list[str] = DEFAULT_LAYERS) -> list[str]:
+    """Names of the spatial self-attention modules matched by the glob `patterns`, in forward order.
+
+    A pattern that selects temporal attention or cross-attention is an error, not silently skipped:
+    the method's keys must come from spatial self-attention.
+    """
+    from diffusers.models.attention_processor import Attention
+
+    names = [n for n, m in unet.named_modules() if isinstance(m, Attention)]
+    selected = []
+    for pattern in patterns:
+        hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        if not hits:
+            raise ValueError(f"key layer pattern {pattern!r} matches no attention layer of the UNet")
+        wrong = [n for n in hits if not _is_spatial_self_attention(n)]
+        if wrong:
+            raise ValueError(
+                f"key layer pattern {pattern!r} selects {wrong[0]!r}, which is not spatial self-attention "
+                "(temporal attention and cross-attention keys are not used by S-SSM/T-SSM)"
+            )
+        selected += [n for n in hits if n not in selected]
+    order = {n: i for i, n in enumerate(names)}  # named_modules order is the forward order in UNet3D
+    return sorted(selected, key=order.__getitem__)
+
+
+class _KeyCaptureProcessor:
+    """Self-attention (same arithmetic as diffusers' AttnProcessor2_0) that also stores its keys."""
+
+    def __init__(self, name: str, capture: "KeyCapture"):
+        self.name = name
+        self.capture = capture
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
+        if encoder_hidden_states is not None or attention_mask is not None:
+            raise RuntimeError(f"{self.name}: key capture expects plain self-attention")
+        key = attn.to_k(hidden_states)  # (batch * frames, H * W, channels)
+        self.capture._store(self.name, key)
+
+        batch, tokens, _ = hidden_states.shape
+        head_dim = key.shape[-1] // attn.heads
+        q = attn.to_q(hidden_states).view(batch, tokens, attn.heads, head_dim).transpose(1, 2)
+        k = key.view(batch, tokens, attn.heads, head_dim).transpose(1, 2)
+        v = attn.to_v(hidden_states).view(batch, tokens, attn.heads, head_dim).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v)
+        out = out.transpose(1, 2).reshape(batch, tokens, attn.heads * head_dim).to(q.dtype)
+        out = attn.to_out[1](attn.to_out[0](out))
+        if attn.residual_connection:
+            out = out + hidden_states
+        return out / attn.rescale_output_factor
+
+
+class KeyCapture:
+    """Installs key-capturing processors on the chosen layers; restores the originals on exit.
+
+    >>> with KeyCapture(unet, layers) as capture:
+    ...     unet(x, t, encoder_hidden_states=emb)
+    ...     keys = capture.keys  # {layer name: (batch * frames, H * W, C)}
+
+    With ``capture.truncate = True`` the forward stops (``StopForward``) once every chosen layer has
+    produced its keys; ``capture.run(unet, ...)`` swallows that exception.
+    """
+
+    def __init__(self, unet: torch.nn.Module, layers: list[str]):
+        if not layers:
+            raise ValueError("KeyCapture needs at least one layer")
+        self.unet = unet
+        self.layers = list(layers)
+        self.keys: dict[str, torch.Tensor] = {}
+        self.truncate = False
+        self._originals: dict[str, object] = {}
+
+    def _store(self, name: str, key: torch.Tensor) -> None:
+        self.keys[name] = key
+        if self.truncate and len(self.keys) == len(self.layers):
+            raise StopForward
+
+    def __enter__(self) -> "KeyCapture":
+        modules = dict(self.unet.named_modules())
+        for name in self.layers:
+            attn = modules[name]
+            if attn.group_norm is not None or attn.spatial_norm is not None or attn.norm_k is not None:
+                raise ValueError(f"{name}: attention with its own norms is not supported for key capture")
+            self._originals[name] = attn.processor
+            attn.set_processor(_KeyCaptureProcessor(name, self))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        modules = dict(self.unet.named_modules())
+        for name, processor in self._originals.items():
+            modules[name].set_processor(processor)
+        self._originals.clear()
+
+    def run(self, unet: torch.nn.Module, *args, truncate: bool, **kwargs):
+        """Run the UNet once, collecting fresh keys. Returns the UNet output, or None when truncated."""
+        self.keys = {}
+        self.truncate = truncate
+        try:
+            return unet(*args, **kwargs)
+        except StopForward:
+            return None
+        finally:
+            self.truncate = False
+
+
+@contextlib.contextmanager
+def capture_keys(unet: torch.nn.Module, layers: list[str]) -> Iterator[KeyCapture]:
+    with KeyCapture(unet, layers) as capture:
+        yield capture

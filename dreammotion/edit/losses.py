@@ -1,0 +1,69 @@
+"""S-SSM and T-SSM: distances between self-similarity matrices of attention keys.
+
+Keys of one layer have shape (batch * frames, H * W, C), as the UNet3D spatial transformer lays them
+out. Similarities are cosine (keys normalised over channels), so scaling a token's key changes
+nothing.
+
+The paper writes S-SSM as (1/N) sum_n ||S^n(x) - S^n(x_hat)||^2 over N frames and T-SSM as
+||T(x) - T(x_hat)||^2. We average over matrix entries as well (divide by (HW)^2 and F^2), so that the
+weights lambda_s and lambda_t do not depend on resolution or frame count; and over layers.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _per_frame(keys: torch.Tensor, frames: int) -> torch.Tensor:
+    """(batch * frames, HW, C) -> (batch, frames, HW, C)."""
+    bf, hw, c = keys.shape
+    if bf % frames:
+        raise ValueError(f"keys of shape {tuple(keys.shape)} do not split into {frames} frames")
+    return keys.reshape(bf // frames, frames, hw, c)
+
+
+def spatial_similarity(keys: torch.Tensor) -> torch.Tensor:
+    """(..., HW, C) -> (..., HW, HW) cosine similarity of every pair of positions."""
+    k = F.normalize(keys.float(), dim=-1)
+    return k @ k.transpose(-1, -2)
+
+
+def temporal_similarity(keys: torch.Tensor, frames: int) -> torch.Tensor:
+    """(batch * frames, HW, C) -> (batch, frames, frames) cosine similarity of spatially averaged keys."""
+    mean = _per_frame(keys.float(), frames).mean(dim=2)  # (batch, frames, C)
+    m = F.normalize(mean, dim=-1)
+    return m @ m.transpose(-1, -2)
+
+
+def spatial_ssm_loss(keys: torch.Tensor, keys_ref: torch.Tensor, *, gram: bool | None = None) -> torch.Tensor:
+    """Mean over frames and matrix entries of (S(keys) - S(keys_ref))^2.
+
+    With ``gram`` (default when HW > C) the same number is computed without forming the HW x HW
+    matrices, by ||A A^T - B B^T||_F^2 = ||A^T A||^2 - 2 ||A^T B||^2 + ||B^T B||^2 on C x C Gram
+    matrices: exact in exact arithmetic, and far cheaper at video resolution (HW in the thousands).
+    """
+    if keys.shape != keys_ref.shape:
+        raise ValueError(f"key shapes differ: {tuple(keys.shape)} vs {tuple(keys_ref.shape)}")
+    n, hw, c = keys.shape
+    if gram is None:
+        gram = hw > c
+    if not gram:
+        diff = spatial_similarity(keys) - spatial_similarity(keys_ref)
+        return diff.pow(2).mean()
+    # float64 for the Gram form: the three terms nearly cancel when keys ~ keys_ref.
+    a = F.normalize(keys.double(), dim=-1)
+    b = F.normalize(keys_ref.double(), dim=-1)
+    ata = a.transpose(-1, -2) @ a
+    btb = b.transpose(-1, -2) @ b
+    atb = a.transpose(-1, -2) @ b
+    per_frame = ata.pow(2).sum((-1, -2)) - 2 * atb.pow(2).sum((-1, -2)) + btb.pow(2).sum((-1, -2))
+    return (per_frame.clamp_min(0).mean() / hw**2).float()
+
+
+def temporal_ssm_loss(keys: torch.Tensor, keys_ref: torch.Tensor, frames: int) -> torch.Tensor:
+    """Mean over entries of (T(keys) - T(keys_ref))^2, T the frames x frames similarity."""
+    if keys.shape != keys_ref.shape:
+        raise ValueError(f"key shapes differ: {tuple(keys.shape)} vs {tuple(keys_ref.shape)}")
+    diff = temporal_similarity(keys, frames) - temporal_similarity(keys_ref, frames)
+    return diff.pow(2).mean()

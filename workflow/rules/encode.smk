@@ -1,0 +1,12 @@
+rule encode:
+    """VAE-encode the frames of one video once; every row and variant on that video reuses them."""
+    input:
+        frames=f"{RESULTS}/frames/{{video}}",
+    output:
+        latents=f"{RESULTS}/latents/{{video}}.safetensors",
+    log:
+        f"{RESULTS}/logs/encode/{{video}}.log",
+    params:
+        model=model_arg(),
+    shell:
+        "{DM} encode --frames {input.frames:q} --model {params.model} --out {output.latents:q} > {log:q} 2>&1"

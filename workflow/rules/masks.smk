@@ -1,0 +1,35 @@
+def mask_method(spec):
+    if spec == "none":
+        return "none"
+    if spec.startswith("file:"):
+        return "file"
+    return config["masks"]["method"]
+
+
+rule masks:
+    """One mask per frame for one object of one video (shared by the rows that name it)."""
+    input:
+        frames=f"{RESULTS}/frames/{{video}}",
+    output:
+        masks=directory(f"{RESULTS}/masks/{{video}}/{{object}}"),
+    log:
+        f"{RESULTS}/logs/masks/{{video}}/{{object}}.log",
+    params:
+        spec=lambda wc: shlex.quote(MASKS[(wc.video, wc.object)]),
+        method=lambda wc: mask_method(MASKS[(wc.video, wc.object)]),
+        context=lambda wc: shlex.quote(
+            "; ".join(f"{config['manifest']} line {r.line} (id {r.id!r}), field 'mask'"
+                      for r in MANIFEST if (r.video_key, r.mask_key) == (wc.video, wc.object))
+        ),
+        sam=lambda wc: (
+            f"--sam-checkpoint {shlex.quote(config['masks']['sam']['checkpoint'])} "
+            f"--sam-model-type {config['masks']['sam']['model_type']}"
+            if config["masks"]["sam"].get("checkpoint") else ""
+        ),
+        dilate=config["masks"]["dilate"],
+        feather=config["masks"]["feather"],
+        device=config["model"]["device"],
+    shell:
+        "{DM} masks --frames {input.frames:q} --spec {params.spec} --method {params.method}"
+        " --dilate {params.dilate} --feather {params.feather} {params.sam} --device {params.device}"
+        " --context {params.context} --out {output.masks:q} > {log:q} 2>&1"
