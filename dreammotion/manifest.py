@@ -93,7 +93,7 @@ def load_manifest(path: str | Path, schema_path: str | Path, *, default_mask: st
         rid = cells.get("id", "")
         where = f"{path} line {line}" + (f" (id {rid!r})" if rid else "")
         if None in raw:
-            raise InputError(f"{where}: more cells than columns")
+            raise InputError(f"{where}: more cells than columns (quote cells that contain commas, e.g. \"box=1,2,30,40@0\")")
         record = {k: _coerce(v, k) for k, v in cells.items()}
         errors = sorted(validator.iter_errors(record), key=lambda e: list(e.path))
         if errors:

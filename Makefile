@@ -1,0 +1,13 @@
+# The two commands of the README's quickstart.
+.PHONY: setup demo test
+
+setup:
+	bash scripts/setup.sh
+
+# Edit the bundled demo manifest on the CPU with the embedded model.
+demo: setup
+	.venv/bin/snakemake --cores 2 --workflow-profile profiles/default
+
+# Unit tests, the end-to-end workflow test, and the SLURM test (needs root for apt and daemons).
+test: setup
+	HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q

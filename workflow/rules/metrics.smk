@@ -1,0 +1,43 @@
+def metrics_inputs(wc):
+    row = ROWS[wc.id]
+    inputs = {
+        "input_frames": f"{RESULTS}/frames/{row.video_key}",
+        "edit_frames": f"{RESULTS}/edits/{wc.variant}/{wc.id}/frames",
+        "masks": f"{RESULTS}/masks/{row.video_key}/{row.mask_key}",
+        "info": f"{RESULTS}/edits/{wc.variant}/{wc.id}/edit.json",
+    }
+    if row.ground_truth is not None:
+        inputs["ground_truth"] = f"{RESULTS}/ground_truth/{row.id}"
+    return inputs
+
+
+rule ground_truth_frames:
+    """The true edited clip of a synthetic row, decoded exactly like the input video."""
+    input:
+        video=lambda wc: ROWS[wc.id].ground_truth,
+    output:
+        frames=directory(f"{RESULTS}/ground_truth/{{id}}"),
+    log:
+        f"{RESULTS}/logs/ground_truth/{{id}}.log",
+    params:
+        settings=rules.frames.params.settings,
+    shell:
+        "{DM} frames --video {input.video:q} --out {output.frames:q} {params.settings} > {log:q} 2>&1"
+
+
+rule metrics:
+    """CLIP, LPIPS, motion fidelity and (synthetic rows) ground-truth metrics of one edit."""
+    input:
+        unpack(metrics_inputs),
+    output:
+        metrics=f"{RESULTS}/metrics/{{variant}}/{{id}}.json",
+    log:
+        f"{RESULTS}/logs/metrics/{{variant}}/{{id}}.log",
+    params:
+        target=lambda wc: shlex.quote(ROWS[wc.id].target_prompt),
+        ground_truth=lambda wc, input: f"--ground-truth {shlex.quote(input.ground_truth)}" if "ground_truth" in input.keys() else "",
+        settings=as_arg(config["metrics"]),
+    shell:
+        "{DM} metrics --input-frames {input.input_frames:q} --edit-frames {input.edit_frames:q}"
+        " --masks {input.masks:q} --target-prompt {params.target} {params.ground_truth}"
+        " --edit-json {input.info:q} --config {params.settings} --out {output.metrics:q} > {log:q} 2>&1"
