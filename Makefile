@@ -10,4 +10,4 @@ demo: setup
 
 # Unit tests, the end-to-end workflow test, and the SLURM test (needs root for apt and daemons).
 test: setup
-	HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q
+	HF_HUB_OFFLINE=1 DREAMMOTION_TEST_SLURM=1 .venv/bin/python -m pytest -q

@@ -23,3 +23,7 @@ rule all:
     input:
         all_targets(),
     default_target: True
+
+
+onerror:
+    write_partial_summary()

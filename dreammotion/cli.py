@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
+from pathlib import Path
 
 from dreammotion.errors import DreamMotionError
 
@@ -27,9 +29,14 @@ STAGES = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dreammotion", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--failure-record",
+        metavar="JSON",
+        help="if the stage fails, write its error here (the run summary lists failed rows and why)",
+    )
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     argv = sys.argv[1:] if argv is None else argv
-    wanted = argv[0] if argv and argv[0] in STAGES else None
+    wanted = next((a for a in argv if a in STAGES), None)
     modules = {}
     for name, (module_name, help_text) in STAGES.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -37,8 +44,23 @@ def main(argv: list[str] | None = None) -> int:
             modules[name] = importlib.import_module(module_name)
             modules[name].add_arguments(p)
     args = parser.parse_args(argv)
+    record = Path(args.failure_record) if args.failure_record else None
+    if record is not None:
+        record.unlink(missing_ok=True)  # a stale record from an earlier failed attempt
     try:
         return int(modules[args.stage].run(args) or 0)
     except (DreamMotionError, FileNotFoundError) as err:
         print(f"dreammotion {args.stage}: error: {err}", file=sys.stderr)
+        _write_failure(record, args.stage, err, argv)
         return 1
+    except Exception as err:  # a bug or an unexpected fault: keep the traceback, still record the row
+        _write_failure(record, args.stage, err, argv)
+        raise
+
+
+def _write_failure(record: Path | None, stage: str, err: BaseException, argv: list[str]) -> None:
+    if record is None:
+        return
+    from dreammotion.utils.atomic import write_json
+
+    write_json(record, {"stage": stage, "error": f"{type(err).__name__}: {err}", "argv": argv})

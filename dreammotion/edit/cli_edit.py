@@ -21,6 +21,7 @@ from dreammotion.errors import InputError
 from dreammotion.io.frames import read_masks
 from dreammotion.models.registry import load_model
 from dreammotion.utils.atomic import write_json, write_text
+from dreammotion.utils.devices import select_gpu_for_job
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id", default="", help="manifest row id (recorded in edit.json)")
     p.add_argument("--variant", default="", help="method variant name (recorded in edit.json)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--local-gpus", type=int, default=0,
+                   help="GPUs of this machine to share between concurrent jobs (0: leave CUDA_VISIBLE_DEVICES alone)")
+    p.add_argument("--gpu-lock-dir", default="results/.gpu-locks", help="lock files for --local-gpus")
 
 
 def log_to_csv(rows: list[dict]) -> str:
@@ -84,6 +88,8 @@ def run_sdedit(model, source_latents, args, config, embeddings) -> EditResult:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Claim a GPU before anything initialises CUDA; the claim is held until the process exits.
+    gpu_claim = select_gpu_for_job(args.gpu_lock_dir, args.local_gpus)  # noqa: F841
     config = EditConfig.from_dict(json.loads(args.settings))
     source_latents, meta = load_latents(args.latents)
     masks = None

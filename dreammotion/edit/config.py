@@ -34,9 +34,9 @@ class EditConfig:
     key_layers: tuple[str, ...] = DEFAULT_LAYERS  # [CDS] decoder spatial self-attention (attn1 of up_blocks)
     truncate_forward: bool = True  # stop the with-grad forward after the last key layer (same keys, less work)
     # Bookkeeping ---------------------------------------------------------------------------------
-    seed: int = 0
+    seed: int = 0  # seed of the per-iteration timestep and noise draws (the manifest's seed column)
     checkpoint_every: int = 50  # iterations between checkpoints (resume after a kill)
-    divergence_factor: float = 20.0  # stop when |x - x_hat| grows past this many times the source's std
+    divergence_factor: float = 20.0  # stop when the std of (x - x_hat) passes this many times the source's std
     extra: dict = field(default_factory=dict)  # free-form notes carried into edit.json
 
     VALID_OPTIMIZERS = ("sgd", "adam")

@@ -9,11 +9,13 @@ over frames). S-SSM and T-SSM read the keys of spatial self-attention only.
 from __future__ import annotations
 
 import contextlib
+import functools
 import fnmatch
 from typing import Iterator
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 DEFAULT_LAYERS = ("up_blocks.*.attentions.*.transformer_blocks.*.attn1",)
 
@@ -140,3 +142,107 @@ class KeyCapture:
 def capture_keys(unet: torch.nn.Module, layers: list[str]) -> Iterator[KeyCapture]:
     with KeyCapture(unet, layers) as capture:
         yield capture
+
+
+# --- performance helpers (bench/NOTES.md has the measurements) -----------------------------------
+
+# CUDA grids allow at most 65535 blocks along their y and z axes; SDPA kernels put batch x heads there,
+# and temporal attention's batch is batch * H * W sequences (tens of thousands at 576x320).
+MAX_ATTENTION_BATCH_HEADS = 65535
+
+
+def _is_temporal_attention(name: str) -> bool:
+    parts = name.split(".")
+    return "temp_attentions" in parts or parts[0] == "transformer_in"
+
+
+class _ChunkedProcessor:
+    """Runs the wrapped processor on slices of the batch, so that batch x heads stays under a limit.
+
+    Attention is independent per batch entry, so slicing changes no arithmetic.
+    """
+
+    def __init__(self, inner, max_batch_heads: int):
+        self.inner = inner
+        self.max_batch_heads = max_batch_heads
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
+        chunk = max(1, self.max_batch_heads // attn.heads)
+        if hidden_states.shape[0] <= chunk or attention_mask is not None or encoder_hidden_states is not None:
+            return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, **kwargs)
+        return torch.cat([self.inner(attn, part, None, None, temb, **kwargs) for part in hidden_states.split(chunk)])
+
+
+class TemporalAttentionChunking:
+    """Context manager: temporal attention runs in batch slices of at most `max_batch_heads` / heads."""
+
+    def __init__(self, unet: torch.nn.Module, max_batch_heads: int = MAX_ATTENTION_BATCH_HEADS):
+        from diffusers.models.attention_processor import Attention
+
+        self.modules = {
+            n: m for n, m in unet.named_modules() if isinstance(m, Attention) and _is_temporal_attention(n)
+        }
+        self.max_batch_heads = max_batch_heads
+        self._originals: dict[str, object] = {}
+
+    def __enter__(self) -> "TemporalAttentionChunking":
+        for name, attn in self.modules.items():
+            self._originals[name] = attn.processor
+            attn.set_processor(_ChunkedProcessor(attn.processor, self.max_batch_heads))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name, processor in self._originals.items():
+            self.modules[name].set_processor(processor)
+        self._originals.clear()
+
+
+def select_checkpoint_units(unet: torch.nn.Module, patterns: tuple[str, ...] | list[str]) -> list[str]:
+    """Modules matched by the glob `patterns` that get activation checkpointing, outermost first.
+
+    A module inside one already chosen is skipped, and so are ModuleLists (they have no forward):
+    ``"up_blocks.3"`` selects the block, ``"up_blocks.3.*"`` its resnets, attentions, temporal layers
+    and upsampler one by one.
+    """
+    chosen: list[str] = []
+    for name, module in unet.named_modules():
+        if not name or isinstance(module, (torch.nn.ModuleList, torch.nn.ModuleDict)):
+            continue
+        if any(name.startswith(parent + ".") for parent in chosen):
+            continue
+        if any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            chosen.append(name)
+    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in chosen)]
+    if unmatched:
+        raise ValueError(f"checkpoint pattern(s) {unmatched} match no module of the UNet")
+    return chosen
+
+
+def _checkpointed_forward(forward, *args, **kwargs):
+    if not torch.is_grad_enabled():
+        return forward(*args, **kwargs)
+    # Non-reentrant checkpointing: keyword arguments work, and tensors made inside the unit (the keys
+    # that KeyCapture stores) can be used outside it; their inputs are recomputed during backward.
+    return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False, **kwargs)
+
+
+class ActivationCheckpointing:
+    """Context manager: the named modules drop their activations in a with-grad forward and recompute
+    them during backward (UNet3DConditionModel has no gradient checkpointing of its own).
+
+    No-grad forwards are unaffected. Results are the same; memory falls and time rises by one extra
+    forward of the checkpointed units.
+    """
+
+    def __init__(self, unet: torch.nn.Module, names: list[str]):
+        modules = dict(unet.named_modules())
+        self.modules = {n: modules[n] for n in names}
+
+    def __enter__(self) -> "ActivationCheckpointing":
+        for module in self.modules.values():
+            module.forward = functools.partial(_checkpointed_forward, module.forward)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for module in self.modules.values():
+            module.__dict__.pop("forward", None)  # back to the class's forward

@@ -13,10 +13,18 @@ Each iteration draws one timestep t and one noise sample e, shared by all three 
 The keys of both videos are read under the unconditional (empty-prompt) embedding, so that the
 self-similarities compare the structure of the two videos and not their prompts: at x == x^ both
 losses are zero.
+
+Fast path (``FastPath``, the default; bench/NOTES.md has the GPU measurements): when the key layers
+reach into the UNet's last up block, truncation saves almost nothing, so the with-grad pass over
+x_t | null runs to the end and its output *is* the V-DDS branch eps(x_t, null): the no-grad pass
+shrinks from 4 to 3 videos. On CUDA, activation checkpointing of the chosen UNet modules keeps the
+with-grad pass's memory low. Temporal attention runs in batch slices (CUDA grid limit). The update is
+the same as the straightforward loop's up to floating-point rounding (tests/test_bench_equivalence.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import resource
 import time
@@ -28,7 +36,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from dreammotion.edit.config import EditConfig
-from dreammotion.edit.hooks import KeyCapture, select_spatial_self_attention
+from dreammotion.edit.hooks import (
+    ActivationCheckpointing,
+    KeyCapture,
+    TemporalAttentionChunking,
+    select_checkpoint_units,
+    select_spatial_self_attention,
+)
 from dreammotion.edit.losses import spatial_ssm_loss, temporal_ssm_loss
 from dreammotion.errors import NumericalError
 from dreammotion.utils.atomic import atomic_path
@@ -101,6 +115,190 @@ def _load_checkpoint(path: Path, fingerprint: str, shape: tuple[int, ...], itera
     return state
 
 
+# Activation checkpointing used on CUDA by default: see bench/NOTES.md for the memory/time trade-off.
+DEFAULT_CHECKPOINT_PATTERNS: tuple[str, ...] = ("down_blocks.0.*", "up_blocks.3.*")
+
+
+@dataclass
+class FastPath:
+    """How one iteration is computed. Performance only: every setting gives the same update up to
+    floating-point rounding, so these are not edit settings (not part of EditConfig's fingerprint).
+
+    fuse_null_branch: take eps(x_t, null) from the with-grad key pass instead of the no-grad batch.
+        None: yes when the key layers reach the UNet's last up block (truncation would save little).
+    checkpoint: glob patterns of UNet modules to checkpoint in the with-grad pass (see
+        ``select_checkpoint_units``). None: DEFAULT_CHECKPOINT_PATTERNS on CUDA, nothing on the CPU.
+    chunk_temporal_attention: run temporal attention in batch slices (needed on CUDA at 576x320).
+    """
+
+    fuse_null_branch: bool | None = None
+    checkpoint: tuple[str, ...] | None = None
+    chunk_temporal_attention: bool = True
+
+    def resolve_fuse(self, unet: torch.nn.Module, layers: list[str], config: EditConfig) -> bool:
+        if not layers:
+            return False  # no with-grad pass to take the branch from
+        if self.fuse_null_branch is not None:
+            return self.fuse_null_branch
+        if not config.truncate_forward:
+            return True
+        last_up_block = f"up_blocks.{len(unet.up_blocks) - 1}."
+        return layers[-1].startswith(last_up_block)
+
+    def resolve_checkpoint(self, device: torch.device) -> tuple[str, ...]:
+        if self.checkpoint is not None:
+            return tuple(self.checkpoint)
+        return DEFAULT_CHECKPOINT_PATTERNS if device.type == "cuda" else ()
+
+
+@dataclass
+class PromptEmbeddings:
+    target: torch.Tensor  # (tokens, dim), in the UNet's dtype and device
+    source: torch.Tensor
+    null: torch.Tensor
+
+
+@dataclass
+class IterationOutput:
+    update: torch.Tensor  # what the optimiser applies as x.grad, float32, shape of x
+    score_grad: torch.Tensor  # (masked) V-DDS / SDS term
+    ssm_grad: torch.Tensor  # d(lambda_s S-SSM + lambda_t T-SSM)/dx
+    loss_s: torch.Tensor
+    loss_t: torch.Tensor
+
+
+class EditStep:
+    """One DreamMotion iteration: given x, t and the noise, the update (x.grad) of the edited latents.
+
+    The edit loop and bench/ both call it, so that the benchmark times the real code. Use it as a
+    context manager: entering installs the key-capturing processors, the temporal-attention slicing
+    and activation checkpointing on the UNet (and freezes its weights: no activation is kept for
+    weight gradients); leaving restores everything.
+    """
+
+    def __init__(
+        self,
+        unet: torch.nn.Module,
+        x_src: torch.Tensor,
+        embeddings: PromptEmbeddings,
+        mask: torch.Tensor,
+        alphas: torch.Tensor,
+        config: EditConfig,
+        fast_path: FastPath | None = None,
+    ):
+        self.unet = unet
+        self.x_src = x_src
+        self.embeddings = embeddings
+        self.mask = mask
+        self.alphas = alphas
+        self.config = config
+        self.fast_path = fast_path or FastPath()
+        self.frames = x_src.shape[2]
+        self.device = x_src.device
+        self.dtype = next(unet.parameters()).dtype
+        self.use_ssm = config.lambda_s > 0 or config.lambda_t > 0
+        self.layers = select_spatial_self_attention(unet, config.key_layers) if self.use_ssm else []
+        self.fuse = self.fast_path.resolve_fuse(unet, self.layers, config)
+        self.checkpoint_units = (
+            select_checkpoint_units(unet, self.fast_path.resolve_checkpoint(self.device)) if self.use_ssm else []
+        )
+        self._stack = contextlib.ExitStack()
+        self.capture: KeyCapture | None = None
+
+    def __enter__(self) -> "EditStep":
+        stack = self._stack
+        frozen = [p for p in self.unet.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        stack.callback(lambda: [p.requires_grad_(True) for p in frozen])
+        if self.fast_path.chunk_temporal_attention:
+            stack.enter_context(TemporalAttentionChunking(self.unet))
+        if self.use_ssm:
+            self.capture = stack.enter_context(KeyCapture(self.unet, self.layers))
+        if self.checkpoint_units:
+            stack.enter_context(ActivationCheckpointing(self.unet, self.checkpoint_units))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.capture = None
+        self._stack.close()
+
+    def _no_grad_branches(self, x_t: torch.Tensor, x_src_t: torch.Tensor) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """(name, latents, embedding) of the videos of the batched no-grad pass, in batch order.
+
+        x^_t | null comes last whenever the keys are needed: the source keys are read from it.
+        """
+        emb, cfg = self.embeddings, self.config
+        branches = [("target_cond", x_t, emb.target)]
+        if not self.fuse:
+            branches.append(("target_null", x_t, emb.null))
+        if cfg.score == "dds":
+            branches.append(("source_cond", x_src_t, emb.source))
+        if cfg.score == "dds" or self.use_ssm:
+            branches.append(("source_null", x_src_t, emb.null))
+        return branches
+
+    def __call__(self, x: torch.Tensor, t: int, noise: torch.Tensor) -> IterationOutput:
+        if self.use_ssm and self.capture is None:
+            raise RuntimeError("EditStep must be entered (with EditStep(...) as step:) before it is called")
+        cfg, unet, capture = self.config, self.unet, self.capture
+        a = self.alphas[t]
+        sqrt_a, sqrt_1a = a.sqrt(), (1 - a).sqrt()
+
+        # 1) one batched no-grad pass: V-DDS predictions and the source video's keys.
+        with torch.no_grad():
+            x_t = sqrt_a * x.detach() + sqrt_1a * noise
+            x_src_t = sqrt_a * self.x_src + sqrt_1a * noise
+            branches = self._no_grad_branches(x_t, x_src_t)
+            batch = torch.cat([b[1] for b in branches]).to(self.dtype)
+            batch_embeddings = torch.stack([b[2] for b in branches])
+            timesteps = torch.full((batch.shape[0],), t, device=self.device)
+            if capture is not None:
+                out = capture.run(unet, batch, timesteps, encoder_hidden_states=batch_embeddings, truncate=False)
+                source_keys = {n: k[-self.frames :] for n, k in capture.keys.items()}
+            else:
+                out = unet(batch, timesteps, encoder_hidden_states=batch_embeddings)
+            eps = dict(zip((b[0] for b in branches), out.sample.float()))
+            del out, batch
+
+        # 2) with-grad pass over x_t | null: S-SSM and T-SSM. Fused, it runs to the end and also
+        #    gives eps(x_t, null); otherwise it stops after the last key layer.
+        loss_s = loss_t = torch.zeros((), device=self.device)
+        ssm_grad = torch.zeros_like(x)
+        if capture is not None:
+            x_t_grad = sqrt_a * x + sqrt_1a * noise
+            out = capture.run(
+                unet, x_t_grad.to(self.dtype), timesteps[:1], encoder_hidden_states=self.embeddings.null[None],
+                truncate=cfg.truncate_forward and not self.fuse,
+            )
+            if self.fuse:
+                eps["target_null"] = out.sample.detach().float()[0]
+            del out  # frees what the tail after the last key layer saved for backward
+            keys = capture.keys
+            loss_s = sum(spatial_ssm_loss(keys[n], source_keys[n]) for n in self.layers) / len(self.layers)
+            loss_t = sum(temporal_ssm_loss(keys[n], source_keys[n], self.frames) for n in self.layers) / len(self.layers)
+            total = cfg.lambda_s * loss_s + cfg.lambda_t * loss_t
+            if torch.isfinite(total):
+                (ssm_grad,) = torch.autograd.grad(total, x)
+            capture.keys = {}
+            del keys, source_keys
+            loss_s, loss_t = loss_s.detach(), loss_t.detach()
+
+        with torch.no_grad():
+            eps_target = eps["target_null"] + cfg.guidance_scale * (eps["target_cond"] - eps["target_null"])
+            if cfg.score == "dds":
+                eps_source = eps["source_null"] + cfg.guidance_scale * (eps["source_cond"] - eps["source_null"])
+                score_grad = (eps_target - eps_source)[None]
+            else:  # SDS ablation: the target prediction against the injected noise
+                score_grad = (eps_target - noise[0])[None]
+            if cfg.mask_applies_to == "vdds":
+                score_grad = score_grad * self.mask
+            update = score_grad + ssm_grad
+            if cfg.mask_applies_to == "all":
+                update = update * self.mask
+        return IterationOutput(update, score_grad, ssm_grad, loss_s, loss_t)
+
+
 def dreammotion_edit(
     model,
     source_latents: torch.Tensor,
@@ -112,12 +310,14 @@ def dreammotion_edit(
     checkpoint_path: str | Path | None = None,
     text_embeddings: dict[str, torch.Tensor] | None = None,
     progress: bool = True,
+    fast_path: FastPath | None = None,
 ) -> EditResult:
     """Optimise the latents of the edited video, starting from the source latents.
 
     model: a ``dreammotion.models.T2VModel``. source_latents: (1, C, F, h, w). masks: (F, H, W) in
     [0, 1] at frame resolution, or None (no mask). text_embeddings: optional {prompt: (tokens, dim)}
-    cache, so that many rows share one text encoder pass per prompt.
+    cache, so that many rows share one text encoder pass per prompt. fast_path: how an iteration is
+    computed (same result; default ``FastPath()``).
     """
     unet = model.unet
     device, dtype = model.device, model.dtype
@@ -126,7 +326,6 @@ def dreammotion_edit(
     started = time.perf_counter()
 
     x_src = source_latents.detach().to(device, torch.float32)
-    frames = x_src.shape[2]
     mask = latent_mask(masks if config.use_mask else None, tuple(x_src.shape)).to(device)
 
     def embed(prompt: str) -> torch.Tensor:
@@ -134,12 +333,11 @@ def dreammotion_edit(
             return text_embeddings[prompt].to(device, dtype)
         return model.encode_prompt([prompt])[0].to(device, dtype)
 
-    emb_target, emb_source, emb_null = embed(target_prompt), embed(source_prompt), embed("")
-    use_ssm = config.lambda_s > 0 or config.lambda_t > 0
-    layers = select_spatial_self_attention(unet, config.key_layers) if use_ssm else []
+    embeddings = PromptEmbeddings(target=embed(target_prompt), source=embed(source_prompt), null=embed(""))
     alphas = model.alphas_cumprod.to(device, torch.float32)
     if config.t_max >= len(alphas):
         raise ValueError(f"t_max={config.t_max} is beyond the model's {len(alphas)} training timesteps")
+    step = EditStep(unet, x_src, embeddings, mask, alphas, config, fast_path)
 
     x = x_src.clone().requires_grad_(True)
     if config.optimizer == "sgd":
@@ -151,7 +349,9 @@ def dreammotion_edit(
     checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
     log: list[dict] = []
     start, resumed_from, elapsed_before = 0, None, 0.0
-    state = _load_checkpoint(checkpoint_path, fingerprint, tuple(x.shape), config.iterations) if checkpoint_path else None
+    state = (
+        _load_checkpoint(checkpoint_path, fingerprint, tuple(x.shape), config.iterations) if checkpoint_path else None
+    )
     if state is not None:
         with torch.no_grad():
             x.copy_(state["x"].to(device))
@@ -161,67 +361,17 @@ def dreammotion_edit(
         elapsed_before = state["elapsed_s"]
 
     source_std = float(x_src.std()) or 1.0
-    batch_embeddings = (
-        torch.stack([emb_target, emb_null, emb_source, emb_null])
-        if config.score == "dds"
-        else torch.stack([emb_target, emb_null, emb_null])
-    )
-    capture = KeyCapture(unet, layers) if use_ssm else None
-    if capture is not None:
-        capture.__enter__()
-    try:
+    with step:
         bar = tqdm(range(start, config.iterations), desc="dreammotion edit", disable=not progress,
                    initial=start, total=config.iterations)
         for it in bar:
             gen = _iteration_generator(config.seed, it)
             t = int(torch.randint(config.t_min, config.t_max + 1, (1,), generator=gen))
             noise = torch.randn(x.shape, generator=gen).to(device)
-            a = alphas[t]
-            sqrt_a, sqrt_1a = a.sqrt(), (1 - a).sqrt()
-
-            # 1) one batched no-grad pass: V-DDS predictions and the source video's keys.
-            with torch.no_grad():
-                x_t = sqrt_a * x.detach() + sqrt_1a * noise
-                x_src_t = sqrt_a * x_src + sqrt_1a * noise
-                inputs = [x_t, x_t, x_src_t, x_src_t] if config.score == "dds" else [x_t, x_t, x_src_t]
-                batch = torch.cat(inputs).to(dtype)
-                timesteps = torch.full((batch.shape[0],), t, device=device)
-                if capture is not None:
-                    eps = capture.run(unet, batch, timesteps, encoder_hidden_states=batch_embeddings, truncate=False).sample
-                    # the last batch entry is x^_t under the null prompt
-                    source_keys = {n: k[-frames:] for n, k in capture.keys.items()}
-                else:
-                    eps = unet(batch, timesteps, encoder_hidden_states=batch_embeddings).sample
-                eps = eps.float()
-                eps_target = eps[1] + config.guidance_scale * (eps[0] - eps[1])
-                if config.score == "dds":
-                    eps_source = eps[3] + config.guidance_scale * (eps[2] - eps[3])
-                    score_grad = (eps_target - eps_source)[None]
-                else:  # SDS ablation: the target prediction against the injected noise
-                    score_grad = (eps_target - noise[0])[None]
-            if config.mask_applies_to == "vdds":
-                score_grad = score_grad * mask
-
-            # 2) with-grad pass over x_t, stopped after the last key layer: S-SSM and T-SSM.
-            loss_s = loss_t = torch.zeros((), device=device)
-            ssm_grad = torch.zeros_like(x)
-            if capture is not None:
-                x_t = sqrt_a * x + sqrt_1a * noise
-                capture.run(
-                    unet, x_t.to(dtype), timesteps[:1], encoder_hidden_states=emb_null[None], truncate=config.truncate_forward
-                )
-                loss_s = sum(spatial_ssm_loss(capture.keys[n], source_keys[n]) for n in layers) / len(layers)
-                loss_t = sum(temporal_ssm_loss(capture.keys[n], source_keys[n], frames) for n in layers) / len(layers)
-                total = config.lambda_s * loss_s + config.lambda_t * loss_t
-                _check_finite(it, loss_s=loss_s, loss_t=loss_t)
-                (ssm_grad,) = torch.autograd.grad(total, x)
-                capture.keys = {}
-
-            update = score_grad + ssm_grad
-            if config.mask_applies_to == "all":
-                update = update * mask
-            _check_finite(it, vdds_gradient=score_grad, ssm_gradient=ssm_grad)
-            x.grad = update
+            out = step(x, t, noise)
+            _check_finite(it, loss_s=out.loss_s, loss_t=out.loss_t)
+            _check_finite(it, vdds_gradient=out.score_grad, ssm_gradient=out.ssm_grad)
+            x.grad = out.update
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
@@ -230,11 +380,11 @@ def dreammotion_edit(
             row = {
                 "iteration": it,
                 "t": t,
-                "vdds_grad_norm": float(score_grad.norm()),
-                "loss_s": float(loss_s.detach()),
-                "loss_t": float(loss_t.detach()),
-                "ssm_grad_norm": float(ssm_grad.norm()),
-                "update_norm": float(update.norm()),
+                "vdds_grad_norm": float(out.score_grad.norm()),
+                "loss_s": float(out.loss_s),
+                "loss_t": float(out.loss_t),
+                "ssm_grad_norm": float(out.ssm_grad.norm()),
+                "update_norm": float(out.update.norm()),
                 "latent_change": change,
             }
             log.append(row)
@@ -247,9 +397,6 @@ def dreammotion_edit(
             if checkpoint_path and (it + 1) % config.checkpoint_every == 0 and it + 1 < config.iterations:
                 _save_checkpoint(checkpoint_path, x, optimizer, it + 1, fingerprint, log,
                                  elapsed_before + time.perf_counter() - started)
-    finally:
-        if capture is not None:
-            capture.__exit__(None, None, None)
 
     peak, kind = _peak_memory(device)
     final = {k: log[-1][k] for k in ("loss_s", "loss_t", "vdds_grad_norm", "latent_change")} if log else {}

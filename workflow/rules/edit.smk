@@ -27,8 +27,9 @@ rule edit:
         checkpoint=f"{RESULTS}/checkpoints/{{variant}}/{{id}}.pt",
         prompt_cache=f"{RESULTS}/latents/prompts",
         out_dir=lambda wc: edit_dir(wc.variant, wc.id),
+        gpus=f"--local-gpus {config['local_gpus']} --gpu-lock-dir {RESULTS}/.gpu-locks",
     shell:
-        "{DM} edit --method {params.method} --latents {input.latents:q} --masks {input.masks:q}"
+        "{DM} --failure-record {RESULTS}/failures/{wildcards.variant}/{wildcards.id}.edit.json edit {params.gpus} --method {params.method} --latents {input.latents:q} --masks {input.masks:q}"
         " --source-prompt {params.source} --target-prompt {params.target}"
         " --model {params.model} --settings {params.settings} --sdedit {params.sdedit}"
         " --checkpoint {params.checkpoint:q} --prompt-cache {params.prompt_cache:q}"
@@ -51,5 +52,5 @@ rule decode:
         fps=config["frames"]["output_fps"],
         out_dir=lambda wc: edit_dir(wc.variant, wc.id),
     shell:
-        "{DM} decode --latents {input.latents:q} --input-frames {input.frames:q} --model {params.model}"
+        "{DM} --failure-record {RESULTS}/failures/{wildcards.variant}/{wildcards.id}.decode.json decode --latents {input.latents:q} --input-frames {input.frames:q} --model {params.model}"
         " --fps {params.fps} --out-dir {params.out_dir:q} > {log:q} 2>&1"

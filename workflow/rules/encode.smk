@@ -9,4 +9,4 @@ rule encode:
     params:
         model=model_arg(),
     shell:
-        "{DM} encode --frames {input.frames:q} --model {params.model} --out {output.latents:q} > {log:q} 2>&1"
+        "{DM} --failure-record {RESULTS}/failures/videos/{wildcards.video}.encode.json encode --frames {input.frames:q} --model {params.model} --out {output.latents:q} > {log:q} 2>&1"

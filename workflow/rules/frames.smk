@@ -18,4 +18,4 @@ rule frames:
             + ([f"--fps {config['frames']['fps']}"] if config["frames"]["fps"] else [])
         ),
     shell:
-        "{DM} frames --video {input.video:q} --out {output.frames:q} {params.settings} > {log:q} 2>&1"
+        "{DM} --failure-record {RESULTS}/failures/videos/{wildcards.video}.frames.json frames --video {input.video:q} --out {output.frames:q} {params.settings} > {log:q} 2>&1"

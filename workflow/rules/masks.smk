@@ -30,6 +30,6 @@ rule masks:
         feather=config["masks"]["feather"],
         device=config["model"]["device"],
     shell:
-        "{DM} masks --frames {input.frames:q} --spec {params.spec} --method {params.method}"
+        "{DM} --failure-record {RESULTS}/failures/videos/{wildcards.video}.{wildcards.object}.masks.json masks --frames {input.frames:q} --spec {params.spec} --method {params.method}"
         " --dilate {params.dilate} --feather {params.feather} {params.sam} --device {params.device}"
         " --context {params.context} --out {output.masks:q} > {log:q} 2>&1"

@@ -38,6 +38,6 @@ rule metrics:
         ground_truth=lambda wc, input: f"--ground-truth {shlex.quote(input.ground_truth)}" if "ground_truth" in input.keys() else "",
         settings=as_arg(config["metrics"]),
     shell:
-        "{DM} metrics --input-frames {input.input_frames:q} --edit-frames {input.edit_frames:q}"
+        "{DM} --failure-record {RESULTS}/failures/{wildcards.variant}/{wildcards.id}.metrics.json metrics --input-frames {input.input_frames:q} --edit-frames {input.edit_frames:q}"
         " --masks {input.masks:q} --target-prompt {params.target} {params.ground_truth}"
-        " --edit-json {input.info:q} --config {params.settings} --out {output.metrics:q} > {log:q} 2>&1"
+        " --edit-json {input.info:q} --id {wildcards.id} --variant {wildcards.variant} --config {params.settings} --out {output.metrics:q} > {log:q} 2>&1"

@@ -1,0 +1,97 @@
+"""``python -m dreammotion metrics``: every metric of one edit, written to one JSON record."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dreammotion.errors import InputError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input-frames", required=True, help="folder of the input clip's PNG frames")
+    parser.add_argument("--edit-frames", required=True, help="folder of the edited clip's PNG frames")
+    parser.add_argument("--masks", required=True, help="folder of the source object's masks (one PNG per frame)")
+    parser.add_argument("--target-prompt", required=True, help="the prompt the edit was made for (CLIP text alignment)")
+    parser.add_argument("--source-prompt", default=None, help="the source prompt (copied into the record; default: edit.json)")
+    parser.add_argument("--ground-truth", default=None, help="folder of the ground-truth edit's frames (synthetic rows)")
+    parser.add_argument("--gt-masks", default=None, help="folder of the ground-truth edited object's masks")
+    parser.add_argument("--edit-json", required=True, help="the edit's edit.json (runtime_s, peak_memory_mib, settings, final_losses)")
+    parser.add_argument("--config", default=None, help="metrics settings: a JSON file or inline JSON (see dreammotion.metrics.config)")
+    parser.add_argument("--id", default=None, help="manifest row id (default: edit.json 'id', else the --out file name)")
+    parser.add_argument("--variant", default=None, help="method variant (default: edit.json 'variant', else the --out folder name)")
+    parser.add_argument("--out", required=True, help="the metrics JSON to write, e.g. results/metrics/{variant}/{id}.json")
+
+
+def _read_clip(folder: str, flag: str, masks: bool = False):
+    from dreammotion.io.frames import read_frames, read_masks
+
+    try:
+        return read_masks(folder) if masks else read_frames(folder)
+    except (FileNotFoundError, ValueError) as err:
+        raise InputError(f"{flag} {folder}: {err}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from dreammotion.metrics.config import load_config
+    from dreammotion.metrics.record import (
+        EditClips,
+        build_failed_record,
+        build_record,
+        check_clips,
+        compute_metrics,
+        read_edit_json,
+    )
+    from dreammotion.utils.atomic import write_json
+
+    if args.gt_masks and not args.ground_truth:
+        raise InputError("--gt-masks given without --ground-truth")
+    out = Path(args.out)
+    config = load_config(args.config)
+    edit_info = read_edit_json(args.edit_json)
+    edit_id = args.id or edit_info.get("id") or out.stem
+    variant = args.variant or edit_info.get("variant") or out.parent.name
+    if edit_info.get("status") == "failed":
+        error = edit_info.get("error") or f"{args.edit_json} says the edit failed but gives no error"
+        write_json(out, build_failed_record(edit_id=edit_id, variant=variant, error=str(error), edit_info=edit_info))
+        print(f"dreammotion metrics: edit {variant}/{edit_id} failed ({error}); wrote the failed record {out}")
+        return 0
+
+    clips = EditClips(
+        input_frames=_read_clip(args.input_frames, "--input-frames"),
+        edit_frames=_read_clip(args.edit_frames, "--edit-frames"),
+        masks=_read_clip(args.masks, "--masks", masks=True),
+        gt_frames=_read_clip(args.ground_truth, "--ground-truth") if args.ground_truth else None,
+        gt_masks=_read_clip(args.gt_masks, "--gt-masks", masks=True) if args.gt_masks else None,
+    )
+    names = {
+        "input_frames": f"--input-frames {args.input_frames}",
+        "edit_frames": f"--edit-frames {args.edit_frames}",
+        "masks": f"--masks {args.masks}",
+        "gt_frames": f"--ground-truth {args.ground_truth}",
+        "gt_masks": f"--gt-masks {args.gt_masks}",
+    }
+    check_clips(clips, names)
+    metrics = compute_metrics(clips, args.target_prompt, config, edit_info, edit_json_name=str(args.edit_json))
+    record = build_record(
+        edit_id=edit_id,
+        variant=variant,
+        metrics=metrics,
+        edit_info=edit_info,
+        source_prompt=args.source_prompt or edit_info.get("source_prompt"),
+        target_prompt=args.target_prompt,
+        config=config,
+        inputs={
+            "input_frames": args.input_frames,
+            "edit_frames": args.edit_frames,
+            "masks": args.masks,
+            "ground_truth": args.ground_truth,
+            "gt_masks": args.gt_masks,
+            "edit_json": args.edit_json,
+        },
+    )
+    write_json(out, record)
+    for name, result in metrics.items():
+        shown = f"{result['value']:.4g}" if result["status"] == "ok" else f"{result['status']}: {result['reason']}"
+        print(f"{name}: {shown}")
+    return 0

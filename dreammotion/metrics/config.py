@@ -1,0 +1,158 @@
+"""The metrics stage's settings: a JSON object (file or inline text), checked against a schema.
+
+    {
+      "device": "cpu",
+      "clip": {"pretrained": "openai/clip-vit-base-patch32"},          # hub id or local folder; null: skip (missing)
+      "lpips": {"net": "alex", "backbone_weights": null, "outside_mask": true},
+      "motion": {"tracker": "cotracker", "use_mask": true, "min_displacement_px": 0.1,
+                 "max_points": 400, "window_px": 15, "pyramid_levels": 3, "forward_backward_px": 1.0},
+      "cotracker": {"checkpoint": null, "grid_size": 55},
+      "groundtruth": {"object_colour": null}                             # [r, g, b] or null (from the ground truth)
+    }
+
+Every key is optional (the defaults are shown); unknown keys are errors, so a typo is not ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dreammotion.errors import InputError
+from dreammotion.metrics.motion import COTRACKER, LUCAS_KANADE, MotionSettings
+
+_NULLABLE_STRING = {"type": ["string", "null"]}
+
+CONFIG_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "device": {"type": "string"},
+        "clip": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"pretrained": _NULLABLE_STRING},
+        },
+        "lpips": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "net": {"enum": ["alex", "vgg"]},
+                "backbone_weights": _NULLABLE_STRING,
+                "outside_mask": {"type": "boolean"},
+            },
+        },
+        "motion": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "tracker": {"enum": [COTRACKER, LUCAS_KANADE]},
+                "use_mask": {"type": "boolean"},
+                "min_displacement_px": {"type": "number", "minimum": 0},
+                "max_points": {"type": "integer", "minimum": 1},
+                "window_px": {"type": "integer", "minimum": 3},
+                "pyramid_levels": {"type": "integer", "minimum": 0},
+                "forward_backward_px": {"type": "number", "exclusiveMinimum": 0},
+            },
+        },
+        "cotracker": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"checkpoint": _NULLABLE_STRING, "grid_size": {"type": "integer", "minimum": 1}},
+        },
+        "groundtruth": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "object_colour": {
+                    "type": ["array", "null"],
+                    "items": {"type": "number", "minimum": 0, "maximum": 255},
+                    "minItems": 3,
+                    "maxItems": 3,
+                }
+            },
+        },
+    },
+}
+
+
+@dataclass
+class MetricsConfig:
+    device: str = "cpu"
+    clip_pretrained: str | None = "openai/clip-vit-base-patch32"
+    lpips_net: str = "alex"
+    lpips_backbone_weights: str | None = None
+    lpips_outside_mask: bool = True
+    motion: MotionSettings = field(default_factory=MotionSettings)
+    object_colour: list[float] | None = None
+
+    def to_dict(self) -> dict:
+        """The settings as used, written into each metrics JSON."""
+        m = self.motion
+        return {
+            "device": self.device,
+            "clip": {"pretrained": self.clip_pretrained},
+            "lpips": {"net": self.lpips_net, "backbone_weights": self.lpips_backbone_weights, "outside_mask": self.lpips_outside_mask},
+            "motion": {
+                "tracker": m.tracker,
+                "use_mask": m.use_mask,
+                "min_displacement_px": m.min_displacement_px,
+                "max_points": m.max_points,
+                "window_px": m.window_px,
+                "pyramid_levels": m.pyramid_levels,
+                "forward_backward_px": m.forward_backward_px,
+            },
+            "cotracker": {"checkpoint": m.cotracker_checkpoint, "grid_size": m.cotracker_grid_size},
+            "groundtruth": {"object_colour": self.object_colour},
+        }
+
+
+def config_from_dict(data: dict, source: str = "<config>") -> MetricsConfig:
+    import jsonschema
+
+    try:
+        jsonschema.validate(data, CONFIG_SCHEMA)
+    except jsonschema.ValidationError as err:
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise InputError(f"metrics config {source}: field {where}: {err.message}") from None
+    clip, lpips, motion = data.get("clip", {}), data.get("lpips", {}), data.get("motion", {})
+    cotracker = data.get("cotracker", {})
+    defaults = MotionSettings()
+    return MetricsConfig(
+        device=data.get("device", "cpu"),
+        clip_pretrained=clip.get("pretrained", MetricsConfig.clip_pretrained),
+        lpips_net=lpips.get("net", "alex"),
+        lpips_backbone_weights=lpips.get("backbone_weights"),
+        lpips_outside_mask=lpips.get("outside_mask", True),
+        motion=MotionSettings(
+            tracker=motion.get("tracker", defaults.tracker),
+            use_mask=motion.get("use_mask", defaults.use_mask),
+            min_displacement_px=float(motion.get("min_displacement_px", defaults.min_displacement_px)),
+            max_points=motion.get("max_points", defaults.max_points),
+            window_px=motion.get("window_px", defaults.window_px),
+            pyramid_levels=motion.get("pyramid_levels", defaults.pyramid_levels),
+            forward_backward_px=float(motion.get("forward_backward_px", defaults.forward_backward_px)),
+            cotracker_checkpoint=cotracker.get("checkpoint"),
+            cotracker_grid_size=cotracker.get("grid_size", defaults.cotracker_grid_size),
+        ),
+        object_colour=data.get("groundtruth", {}).get("object_colour"),
+    )
+
+
+def load_config(text_or_path: str | None) -> MetricsConfig:
+    """From a JSON file path, or inline JSON text starting with '{'; None gives the defaults."""
+    if text_or_path is None:
+        return MetricsConfig()
+    if text_or_path.lstrip().startswith("{"):
+        source, text = "(inline JSON)", text_or_path
+    else:
+        path = Path(text_or_path)
+        if not path.is_file():
+            raise InputError(f"metrics config {path} does not exist")
+        source, text = str(path), path.read_text()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"metrics config {source} is not valid JSON: {err}") from None
+    return config_from_dict(data, source)

@@ -1,0 +1,210 @@
+"""The per-edit metrics record (``results/metrics/{variant}/{id}.json``): its schema, and building it.
+
+A record of an edit that ran::
+
+    {"schema": "dreammotion.metrics/1", "id": "dog_to_cat", "variant": "full", "status": "ok", "error": null,
+     "source_prompt": "...", "target_prompt": "...", "settings": {...}, "runtime_s": 812.4,
+     "peak_memory_mib": 20311.0, "final_losses": {"vdds": 0.12, ...},
+     "metrics": {"clip_text_alignment": {"value": 0.31, "status": "ok", "reason": null, ...details},
+                 "lpips_alex": {"value": null, "status": "missing", "reason": "..."}, ...},
+     "metrics_config": {...}, "inputs": {"edit_frames": "...", ...}}
+
+A failed edit is a record (or a bare marker JSON written by an earlier stage) with
+``"status": "failed"`` and ``"error"``; its ``metrics`` may be empty. The tables list such rows with
+their error. ``settings``, ``final_losses``, ``runtime_s`` and ``peak_memory_mib`` are copied from the
+edit's ``edit.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dreammotion.errors import InputError
+from dreammotion.metrics.config import MetricsConfig
+from dreammotion.metrics.results import STATUSES, MetricUnavailable, from_exception, ok
+
+SCHEMA_ID = "dreammotion.metrics/1"
+
+_METRIC_SCHEMA = {
+    "type": "object",
+    "required": ["value", "status"],
+    "properties": {
+        "value": {"type": ["number", "null"]},
+        "status": {"enum": list(STATUSES)},
+        "reason": {"type": ["string", "null"]},
+    },
+}
+
+RECORD_SCHEMA = {
+    "type": "object",
+    "required": ["id", "variant", "status"],
+    "properties": {
+        "schema": {"type": "string"},
+        "id": {"type": "string", "minLength": 1},
+        "variant": {"type": "string", "minLength": 1},
+        "status": {"enum": ["ok", "failed"]},
+        "error": {"type": ["string", "null"]},
+        "source_prompt": {"type": ["string", "null"]},
+        "target_prompt": {"type": ["string", "null"]},
+        "settings": {"type": ["object", "null"]},
+        "runtime_s": {"type": ["number", "null"]},
+        "peak_memory_mib": {"type": ["number", "null"]},
+        "final_losses": {"type": ["object", "null"]},
+        "metrics": {"type": "object", "additionalProperties": _METRIC_SCHEMA},
+    },
+    "if": {"properties": {"status": {"const": "failed"}}},
+    "then": {"required": ["error"], "properties": {"error": {"type": "string"}}},
+    "else": {"required": ["metrics"]},
+}
+
+# Keys of edit.json this stage reads (all optional except where a metric needs them).
+EDIT_JSON_KEYS = ("id", "variant", "source_prompt", "target_prompt", "settings", "final_losses", "runtime_s", "peak_memory_mib", "status", "error")
+
+
+@dataclass
+class EditClips:
+    """The arrays one edit is measured on (uint8 frames (F, H, W, 3), float masks (F, H, W) in [0, 1])."""
+
+    input_frames: np.ndarray
+    edit_frames: np.ndarray
+    masks: np.ndarray
+    gt_frames: np.ndarray | None = None
+    gt_masks: np.ndarray | None = None
+
+
+def read_edit_json(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"edit record {path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(f"edit record {path} is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"edit record {path} must hold a JSON object, not {type(data).__name__}")
+    return data
+
+
+def cost_metrics(edit_info: dict, source: str = "edit.json") -> dict:
+    """``runtime_s`` and ``peak_memory_mib`` as metrics, read from the edit record."""
+    results = {}
+    for key in ("runtime_s", "peak_memory_mib"):
+        value = edit_info.get(key)
+        if value is None:
+            results[key] = from_exception(MetricUnavailable(f"{source} has no {key!r}"))
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"{source}: field {key} must be a number, got {value!r}")
+        else:
+            results[key] = ok(float(value), source=source)
+    if results["peak_memory_mib"]["status"] == "ok" and edit_info.get("peak_memory_kind"):
+        # e.g. CUDA max allocated vs process RSS on CPU: numbers of different kinds are not comparable
+        results["peak_memory_mib"]["kind"] = edit_info["peak_memory_kind"]
+    return results
+
+
+def check_clips(clips: EditClips, names: dict[str, str]) -> None:
+    """All clips must have the same frame count and size; `names` says where each came from."""
+    reference = clips.input_frames.shape[:3]
+    for field_name in ("edit_frames", "masks", "gt_frames", "gt_masks"):
+        array = getattr(clips, field_name)
+        if array is not None and array.shape[:3] != reference:
+            raise InputError(
+                f"{names.get(field_name, field_name)} has {array.shape[0]} frames of {array.shape[2]}x{array.shape[1]} px, "
+                f"but the input {names.get('input_frames', 'input frames')} has {reference[0]} frames of "
+                f"{reference[2]}x{reference[1]} px"
+            )
+
+
+def compute_metrics(clips: EditClips, target_prompt: str, config: MetricsConfig, edit_info: dict | None = None, edit_json_name: str = "edit.json") -> dict:
+    """Every metric of one edit, by name (see ``dreammotion.metrics.names``)."""
+    from dreammotion.metrics.clip import compute_clip_metrics
+    from dreammotion.metrics.groundtruth import compute_groundtruth_metrics
+    from dreammotion.metrics.lpips_metric import compute_lpips_metrics
+    from dreammotion.metrics.motion import compute_motion_metrics
+
+    metrics = {}
+    metrics.update(compute_clip_metrics(clips.edit_frames, target_prompt, config.clip_pretrained, config.device))
+    metrics.update(
+        compute_lpips_metrics(
+            clips.input_frames,
+            clips.edit_frames,
+            clips.masks,
+            net=config.lpips_net,
+            backbone_weights=config.lpips_backbone_weights,
+            outside_mask=config.lpips_outside_mask,
+            device=config.device,
+        )
+    )
+    metrics.update(compute_motion_metrics(clips.input_frames, clips.edit_frames, clips.masks, config.motion, config.device))
+    if clips.gt_frames is not None:
+        metrics.update(
+            compute_groundtruth_metrics(clips.edit_frames, clips.gt_frames, clips.masks, clips.gt_masks, config.object_colour)
+        )
+    if edit_info is not None:
+        metrics.update(cost_metrics(edit_info, edit_json_name))
+    return metrics
+
+
+def build_record(
+    *,
+    edit_id: str,
+    variant: str,
+    metrics: dict,
+    edit_info: dict,
+    source_prompt: str | None,
+    target_prompt: str | None,
+    config: MetricsConfig | None = None,
+    inputs: dict | None = None,
+) -> dict:
+    return {
+        "schema": SCHEMA_ID,
+        "id": edit_id,
+        "variant": variant,
+        "status": "ok",
+        "error": None,
+        "source_prompt": source_prompt,
+        "target_prompt": target_prompt,
+        "settings": edit_info.get("settings") or {},
+        "runtime_s": edit_info.get("runtime_s"),
+        "peak_memory_mib": edit_info.get("peak_memory_mib"),
+        "final_losses": edit_info.get("final_losses") or {},
+        "metrics": metrics,
+        "metrics_config": config.to_dict() if config is not None else None,
+        "inputs": inputs or {},
+    }
+
+
+def build_failed_record(*, edit_id: str, variant: str, error: str, edit_info: dict | None = None, **extra) -> dict:
+    """The record of an edit that failed: no metrics, the error kept for the summary."""
+    edit_info = edit_info or {}
+    return {
+        "schema": SCHEMA_ID,
+        "id": edit_id,
+        "variant": variant,
+        "status": "failed",
+        "error": error,
+        "source_prompt": edit_info.get("source_prompt"),
+        "target_prompt": edit_info.get("target_prompt"),
+        "settings": edit_info.get("settings") or {},
+        "runtime_s": edit_info.get("runtime_s"),
+        "peak_memory_mib": edit_info.get("peak_memory_mib"),
+        "final_losses": edit_info.get("final_losses") or {},
+        "metrics": {},
+        **extra,
+    }
+
+
+def validate_record(record: dict, source: str) -> dict:
+    """Check a loaded metrics record or failed marker against RECORD_SCHEMA; InputError names file and field."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(record, RECORD_SCHEMA)
+    except jsonschema.ValidationError as err:
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise InputError(f"metrics record {source}: field {where}: {err.message}") from None
+    return record
