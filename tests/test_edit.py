@@ -62,7 +62,7 @@ def test_masked_out_latents_stay_bit_identical(tiny_model, source, masks, mask_a
 
 def test_ssm_gradient_reaches_outside_the_mask_when_only_vdds_is_masked(tiny_model, source, masks):
     """The paper masks the V-DDS term only: self-similarity matching still acts on the whole frame."""
-    cfg = EditConfig(iterations=4, lr=0.5, mask_applies_to="vdds", lambda_s=1e3, lambda_t=1e3)
+    cfg = EditConfig(iterations=4, lr=0.5, mask_applies_to="vdds", lambda_s=1.0, lambda_t=1.0)
     result = dreammotion_edit(tiny_model, source, "a red circle", "a blue square", masks, cfg, progress=False)
     assert not torch.equal(_outside(result.latents), _outside(source))
 

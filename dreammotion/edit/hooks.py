@@ -9,8 +9,8 @@ over frames). S-SSM and T-SSM read the keys of spatial self-attention only.
 from __future__ import annotations
 
 import contextlib
-import functools
 import fnmatch
+import functools
 from typing import Iterator
 
 import torch

@@ -4,9 +4,10 @@ Keys of one layer have shape (batch * frames, H * W, C), as the UNet3D spatial t
 out. Similarities are cosine (keys normalised over channels), so scaling a token's key changes
 nothing.
 
-The paper writes S-SSM as (1/N) sum_n ||S^n(x) - S^n(x_hat)||^2 over N frames and T-SSM as
-||T(x) - T(x_hat)||^2. We average over matrix entries as well (divide by (HW)^2 and F^2), so that the
-weights lambda_s and lambda_t do not depend on resolution or frame count; and over layers.
+As in the paper, S-SSM is (1/N) sum_n ||S^n(x) - S^n(x_hat)||_F^2 over the N frames and T-SSM is
+||T(x) - T(x_hat)||_F^2 (sums of squares over matrix entries, not means: a mean over the (HW)^2
+entries makes the gradient vanish at video resolution). Both are averaged over key layers by the
+caller.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def temporal_similarity(keys: torch.Tensor, frames: int) -> torch.Tensor:
 
 
 def spatial_ssm_loss(keys: torch.Tensor, keys_ref: torch.Tensor, *, gram: bool | None = None) -> torch.Tensor:
-    """Mean over frames and matrix entries of (S(keys) - S(keys_ref))^2.
+    """Mean over frames of the squared Frobenius distance ||S(keys) - S(keys_ref)||_F^2.
 
     With ``gram`` (default when HW > C) the same number is computed without forming the HW x HW
     matrices, by ||A A^T - B B^T||_F^2 = ||A^T A||^2 - 2 ||A^T B||^2 + ||B^T B||^2 on C x C Gram
@@ -50,7 +51,7 @@ def spatial_ssm_loss(keys: torch.Tensor, keys_ref: torch.Tensor, *, gram: bool |
         gram = hw > c
     if not gram:
         diff = spatial_similarity(keys) - spatial_similarity(keys_ref)
-        return diff.pow(2).mean()
+        return diff.pow(2).sum((-1, -2)).mean()
     # float64 for the Gram form: the three terms nearly cancel when keys ~ keys_ref.
     a = F.normalize(keys.double(), dim=-1)
     b = F.normalize(keys_ref.double(), dim=-1)
@@ -58,12 +59,12 @@ def spatial_ssm_loss(keys: torch.Tensor, keys_ref: torch.Tensor, *, gram: bool |
     btb = b.transpose(-1, -2) @ b
     atb = a.transpose(-1, -2) @ b
     per_frame = ata.pow(2).sum((-1, -2)) - 2 * atb.pow(2).sum((-1, -2)) + btb.pow(2).sum((-1, -2))
-    return (per_frame.clamp_min(0).mean() / hw**2).float()
+    return per_frame.clamp_min(0).mean().float()
 
 
 def temporal_ssm_loss(keys: torch.Tensor, keys_ref: torch.Tensor, frames: int) -> torch.Tensor:
-    """Mean over entries of (T(keys) - T(keys_ref))^2, T the frames x frames similarity."""
+    """Squared Frobenius distance ||T(keys) - T(keys_ref)||_F^2 (mean over the batch), T frames x frames."""
     if keys.shape != keys_ref.shape:
         raise ValueError(f"key shapes differ: {tuple(keys.shape)} vs {tuple(keys_ref.shape)}")
     diff = temporal_similarity(keys, frames) - temporal_similarity(keys_ref, frames)
-    return diff.pow(2).mean()
+    return diff.pow(2).sum((-1, -2)).mean()

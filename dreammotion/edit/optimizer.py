@@ -274,15 +274,9 @@ class EditStep:
             if self.fuse:
                 eps["target_null"] = out.sample.detach().float()[0]
             del out  # frees what the tail after the last key layer saved for backward
-            keys = capture.keys
-            loss_s = sum(spatial_ssm_loss(keys[n], source_keys[n]) for n in self.layers) / len(self.layers)
-            loss_t = sum(temporal_ssm_loss(keys[n], source_keys[n], self.frames) for n in self.layers) / len(self.layers)
-            total = cfg.lambda_s * loss_s + cfg.lambda_t * loss_t
-            if torch.isfinite(total):
-                (ssm_grad,) = torch.autograd.grad(total, x)
+            ssm_grad, loss_s, loss_t = ssm_gradient(capture.keys, source_keys, x, cfg, self.frames, gram=None)
             capture.keys = {}
-            del keys, source_keys
-            loss_s, loss_t = loss_s.detach(), loss_t.detach()
+            del source_keys
 
         with torch.no_grad():
             eps_target = eps["target_null"] + cfg.guidance_scale * (eps["target_cond"] - eps["target_null"])
@@ -297,6 +291,43 @@ class EditStep:
             if cfg.mask_applies_to == "all":
                 update = update * self.mask
         return IterationOutput(update, score_grad, ssm_grad, loss_s, loss_t)
+
+
+def ssm_gradient(
+    keys: dict[str, torch.Tensor],
+    source_keys: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    config: EditConfig,
+    frames: int,
+    *,
+    gram: bool | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """d(lambda_s S-SSM + lambda_t T-SSM)/dx, S-SSM and T-SSM, for keys computed from x with grad.
+
+    The gradient at the keys can be tiny (each of (HW)^2 similarity entries contributes a little; with
+    a mean over entries it was ~1e-9 at ZeroScope size and underflowed to exactly zero in float16,
+    bench/NOTES.md). So the loss is
+    differentiated in float32 up to the keys first, and the UNet backward then runs on those key
+    gradients multiplied by a power of two that brings the largest to [1, 2); dividing by it at the end
+    is exact. In float32 the result is the same as plain autograd.
+    """
+    names = list(keys)
+    keys32 = {n: keys[n].detach().float().requires_grad_(True) for n in names}
+    loss_s = sum(spatial_ssm_loss(keys32[n], source_keys[n], gram=gram) for n in names) / len(names)
+    loss_t = sum(temporal_ssm_loss(keys32[n], source_keys[n], frames) for n in names) / len(names)
+    total = config.lambda_s * loss_s + config.lambda_t * loss_t
+    zero = torch.zeros_like(x)
+    if not torch.isfinite(total):
+        return zero, loss_s.detach(), loss_t.detach()  # the caller reports the non-finite loss
+    key_grads = torch.autograd.grad(total, [keys32[n] for n in names])
+    peak = float(max(g.abs().max() for g in key_grads))
+    if peak == 0 or not math.isfinite(peak):
+        return (zero if peak == 0 else zero + float("nan")), loss_s.detach(), loss_t.detach()
+    scale = 2.0 ** -math.floor(math.log2(peak))
+    (grad,) = torch.autograd.grad(
+        [keys[n] for n in names], x, grad_outputs=[(g * scale).to(keys[n].dtype) for g, n in zip(key_grads, names)]
+    )
+    return grad / scale, loss_s.detach(), loss_t.detach()
 
 
 def dreammotion_edit(

@@ -48,14 +48,16 @@ def record_for(results: Path, job: Job) -> dict:
     for path in failure_paths(results, job):
         if path.exists():
             failure = json.loads(path.read_text())
-            return build_failed_record(
+            record = build_failed_record(
                 edit_id=job.id, variant=job.variant, edit_info=info,
                 error=f"{failure['stage']} failed: {failure['error']} (log: {results}/logs/{failure['stage']}/)",
             )
-    return build_failed_record(
+            return {**record, "_source": str(path)}
+    record = build_failed_record(
         edit_id=job.id, variant=job.variant, edit_info=info,
         error="not finished: the run stopped before this row completed (see the Snakemake log)",
     )
+    return {**record, "_source": "(no record)"}
 
 
 def summarise_run(results: str | Path, jobs: list[Job], out_dir: str | Path) -> list[str]:

@@ -1,0 +1,341 @@
+"""Train the embedded text-to-video prior on synthetic clips rendered on the fly.
+
+    python -m dreammotion.prior.train --out data/models/dreammotion-shapes-t2v --size 32 --minutes 8
+
+The model is a diffusers ``UNet3DConditionModel`` over exact pixel-unshuffle latents
+(``PixelShuffleAutoencoder``, factor size/16, so 32x32 and 64x64 clips both give 16x16 latents),
+conditioned by a small ``CLIPTextModel`` trained jointly from scratch on a word-level tokenizer.
+Epsilon prediction, cosine ("squaredcos_cap_v2") schedule, 10% empty captions for classifier-free
+guidance, min-SNR-5 loss weights, AdamW, bf16 autocast on CUDA, an EMA of the weights (saved).
+Training clips never contain the (colour, shape) pairs of ``HELD_OUT_PAIRS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dreammotion.synthetic.captions import MAX_TOKENS, caption, vocabulary
+from dreammotion.synthetic.render import render_batch_torch, sample_spec, specs_to_tensors
+from dreammotion.utils.atomic import atomic_dir, atomic_path, write_json
+
+LATENT_SIZE = 16
+FRAMES = 8
+ARCHIVE_PART_BYTES = 15 * 1024 * 1024
+
+
+def unet_config(latent_channels: int, preset: str = "base") -> dict:
+    """The UNet3D: attention only in the two lower levels, so the decoder's up_blocks 0 and 1 hold
+    the spatial self-attention (attn1) whose keys the editing method reads."""
+    if preset == "tiny":  # smoke tests: builds and runs in well under a second on a CPU
+        channels, layers, groups, heads, cross = (16, 24, 32), 1, 8, 2, 32
+    elif preset == "base":
+        channels, layers, groups, heads, cross = (64, 96, 128), 2, 32, 4, 128
+    else:
+        raise ValueError(f"unknown preset {preset!r}: base or tiny")
+    return dict(
+        sample_size=LATENT_SIZE,
+        in_channels=latent_channels,
+        out_channels=latent_channels,
+        down_block_types=("DownBlock3D", "CrossAttnDownBlock3D", "CrossAttnDownBlock3D"),
+        up_block_types=("CrossAttnUpBlock3D", "CrossAttnUpBlock3D", "UpBlock3D"),
+        block_out_channels=channels,
+        layers_per_block=layers,
+        norm_num_groups=groups,
+        cross_attention_dim=cross,
+        attention_head_dim=heads,  # UNet3DConditionModel reads this as the number of heads
+    )
+
+
+def text_config(vocab_size: int, tokenizer, preset: str = "base"):
+    from transformers import CLIPTextConfig
+
+    hidden, layers, heads = (128, 3, 4) if preset == "base" else (32, 1, 2)
+    return CLIPTextConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        max_position_embeddings=MAX_TOKENS,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+
+
+def build_model(size: int, preset: str = "base", seed: int = 0):
+    """Fresh (unet, text_encoder, tokenizer, scheduler, autoencoder) for clips of size x size."""
+    from diffusers import DDIMScheduler, UNet3DConditionModel
+    from transformers import CLIPTextModel
+
+    from dreammotion.models.autoencoder import PixelShuffleAutoencoder
+    from dreammotion.models.tokenizer import build_word_tokenizer
+
+    if size % LATENT_SIZE:
+        raise ValueError(f"--size must be a multiple of {LATENT_SIZE}, got {size}")
+    factor = size // LATENT_SIZE
+    torch.manual_seed(seed)
+    autoencoder = PixelShuffleAutoencoder(factor=factor)
+    tokenizer = build_word_tokenizer(vocabulary(), max_length=MAX_TOKENS)
+    text_encoder = CLIPTextModel(text_config(len(tokenizer), tokenizer, preset))
+    unet = UNet3DConditionModel(**unet_config(autoencoder.latent_channels, preset))
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        prediction_type="epsilon",
+        clip_sample=False,
+        set_alpha_to_one=False,
+    )
+    return unet, text_encoder, tokenizer, scheduler, autoencoder
+
+
+def save_model(folder: Path, unet, text_encoder, tokenizer, scheduler, autoencoder, info: dict) -> None:
+    """Diffusers layout in fp16, every file under 16 MiB; written atomically."""
+    with atomic_dir(folder) as tmp:
+        unet.to(torch.float16).save_pretrained(tmp / "unet", max_shard_size="15MB")
+        text_encoder.to(torch.float16).save_pretrained(tmp / "text_encoder", max_shard_size="15MB")
+        unet.to(torch.float32)
+        text_encoder.to(torch.float32)
+        tokenizer.save_pretrained(tmp / "tokenizer")
+        scheduler.save_pretrained(tmp / "scheduler")
+        autoencoder.save_pretrained(tmp / "vae")
+        write_json(tmp / "training.json", info)
+
+
+def write_archive(folder: Path, prefix: Path) -> list[Path]:
+    """Tar `folder` and split it into parts of < 15 MiB (PREFIX.tar.part0, ...): the device
+    machine returns files of at most 16 MiB. Reassemble with ``cat PREFIX.tar.part* | tar x``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(folder, arcname=folder.name)
+    data = buffer.getvalue()
+    parts = []
+    for index in range(math.ceil(len(data) / ARCHIVE_PART_BYTES)):
+        part = prefix.parent / f"{prefix.name}.tar.part{index}"
+        with atomic_path(part) as tmp:
+            tmp.write_bytes(data[index * ARCHIVE_PART_BYTES : (index + 1) * ARCHIVE_PART_BYTES])
+        parts.append(part)
+    return parts
+
+
+def render_training_batch(rng: np.random.Generator, batch: int, size: int, device, drop_prob: float):
+    """Clips (B, 3, F, H, W) in [-1, 1] and their captions ("" for the dropped ones)."""
+    specs = [sample_spec(rng, FRAMES, held_out="exclude") for _ in range(batch)]
+    captions = [caption(s) if rng.random() >= drop_prob else "" for s in specs]
+    frames, _ = render_batch_torch(specs_to_tensors(specs, device=device), size=size, frames=FRAMES)
+    clips = frames.permute(0, 4, 1, 2, 3) / 127.5 - 1.0  # (B, 3, F, H, W)
+    return clips, captions
+
+
+def pack_latents(clips: torch.Tensor, factor: int) -> torch.Tensor:
+    """(B, 3, F, H, W) -> (B, 3*factor^2, F, H/factor, W/factor), as PixelShuffleAutoencoder.encode."""
+    b, c, f, h, w = clips.shape
+    frames = clips.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+    latents = F.pixel_unshuffle(frames, factor)
+    return latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)
+
+
+def diffusion_loss(unet, text_encoder, tokenizer, alphas_cumprod, latents, captions, snr_gamma: float):
+    device = latents.device
+    ids = tokenizer(captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt")
+    embeddings = text_encoder(ids.input_ids.to(device))[0]
+    t = torch.randint(0, len(alphas_cumprod), (latents.shape[0],), device=device)
+    a = alphas_cumprod[t].view(-1, 1, 1, 1, 1)
+    noise = torch.randn_like(latents)
+    noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
+    pred = unet(noisy, t, encoder_hidden_states=embeddings).sample
+    per_sample = F.mse_loss(pred.float(), noise, reduction="none").mean(dim=(1, 2, 3, 4))
+    snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
+    weights = torch.clamp(snr, max=snr_gamma) / snr if snr_gamma > 0 else torch.ones_like(snr)
+    return (weights * per_sample).mean(), per_sample.mean()
+
+
+class EMA:
+    """Exponential moving average of parameters, with the usual warm-up of the decay."""
+
+    def __init__(self, modules, decay: float):
+        self.params = [p for m in modules for p in m.parameters()]
+        self.shadow = [p.detach().clone().float() for p in self.params]
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        torch._foreach_lerp_(self.shadow, [p.detach().float() for p in self.params], 1 - decay)
+
+    @torch.no_grad()
+    def copy_to(self, modules) -> list[torch.Tensor]:
+        """Load EMA weights into the modules; returns the live weights to restore later."""
+        live = [p.detach().clone() for p in self.params]
+        for p, s in zip(self.params, self.shadow):
+            p.copy_(s)
+        return live
+
+    @torch.no_grad()
+    def restore(self, live: list[torch.Tensor]) -> None:
+        for p, w in zip(self.params, live):
+            p.copy_(w)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, type=Path, help="model folder to write (diffusers layout)")
+    parser.add_argument("--size", type=int, default=32, help="clip side in pixels: 32 (base) or 64 (second stage)")
+    parser.add_argument("--minutes", type=float, default=8.0, help="wall-clock training budget")
+    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=6e-4)
+    parser.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
+    parser.add_argument("--caption-dropout", type=float, default=0.1)
+    parser.add_argument("--snr-gamma", type=float, default=5.0, help="min-SNR loss weighting (0: plain MSE)")
+    parser.add_argument("--ema", type=float, default=0.999, help="EMA decay of the saved weights (0: no EMA)")
+    parser.add_argument("--preset", default="base", choices=("base", "tiny"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--checkpoint-minutes", type=float, default=2.0)
+    parser.add_argument("--archive", type=Path, default=None, help="also write PREFIX.tar.part* at each checkpoint")
+    parser.add_argument("--log-every", type=int, default=50)
+    parser.add_argument("--init-from", type=Path, default=None, help="continue from the weights of a saved model folder")
+
+
+def load_weights(folder: Path, unet, text_encoder) -> dict:
+    """Copy a saved model's weights into fresh modules of the same config; returns its training.json."""
+    from diffusers import UNet3DConditionModel
+    from transformers import CLIPTextModel
+
+    saved_unet = UNet3DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32)
+    saved_text = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", dtype=torch.float32)
+    unet.load_state_dict(saved_unet.state_dict())
+    text_encoder.load_state_dict(saved_text.state_dict())
+    info_file = folder / "training.json"
+    return json.loads(info_file.read_text()) if info_file.exists() else {}
+
+
+def run(args: argparse.Namespace) -> int:
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.enable_cudnn_sdp(False)  # its backward failed on the lent H100s
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest conv algorithms
+    unet, text_encoder, tokenizer, scheduler, autoencoder = build_model(args.size, args.preset, args.seed)
+    previous = load_weights(args.init_from, unet, text_encoder) if args.init_from else {}
+    previous_runs = previous.get("runs", []) + ([_run_summary(previous)] if previous else [])
+    unet.to(device).train()
+    text_encoder.to(device).train()
+    modules = [unet, text_encoder]
+    n_params = {m.__class__.__name__: sum(p.numel() for p in m.parameters()) for m in modules}
+    print(f"parameters: {n_params}", flush=True)
+    optimizer = torch.optim.AdamW([p for m in modules for p in m.parameters()], lr=args.lr, weight_decay=0.01)
+    ema = EMA(modules, args.ema) if args.ema > 0 else None
+    alphas_cumprod = scheduler.alphas_cumprod.to(device)
+    rng = np.random.default_rng(args.seed)
+    budget = args.minutes * 60
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    log: list[dict] = []
+    start = last_checkpoint = time.time()
+    step, running = 0, []
+
+    def checkpoint(final: bool) -> None:
+        live = ema.copy_to(modules) if ema else None
+        info = {
+            "size": args.size,
+            "frames": FRAMES,
+            "steps": step,
+            "batch": args.batch,
+            "clips_seen": step * args.batch,
+            "train_seconds": round(time.time() - start, 1),
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "parameters": n_params,
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "final": final,
+            "ema": args.ema,
+            "loss_log": log,
+            "init_from": str(args.init_from) if args.init_from else None,
+            "previous_runs": previous_runs,
+            "total_steps": step + sum(r["steps"] for r in previous_runs),
+            "total_train_seconds": round(time.time() - start + sum(r["train_seconds"] for r in previous_runs), 1),
+        }
+        save_model(args.out, unet, text_encoder, tokenizer, scheduler, autoencoder, info)
+        if ema:
+            ema.restore(live)
+        if args.archive:
+            write_archive(args.out, args.archive)
+        print(f"checkpoint at step {step} -> {args.out}", flush=True)
+
+    while True:
+        elapsed = time.time() - start
+        if elapsed >= budget or (args.max_steps and step >= args.max_steps):
+            break
+        # Warm-up, then cosine decay to 10% over the wall-clock budget.
+        progress = min(elapsed / budget, 1.0)
+        lr_scale = min(1.0, (step + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        for group in optimizer.param_groups:
+            group["lr"] = args.lr * lr_scale
+        timing = step == 20  # one timed step: where does the time go?
+        marks = [_clock(device, timing)]
+        clips, captions = render_training_batch(rng, args.batch, args.size, device, args.caption_dropout)
+        latents = pack_latents(clips, autoencoder.config.factor) * autoencoder.config.scaling_factor
+        marks.append(_clock(device, timing))
+        with autocast:
+            loss, mse = diffusion_loss(unet, text_encoder, tokenizer, alphas_cumprod, latents, captions, args.snr_gamma)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss.item()} at step {step}")
+        marks.append(_clock(device, timing))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        marks.append(_clock(device, timing))
+        torch.nn.utils.clip_grad_norm_([p for m in modules for p in m.parameters()], 1.0)
+        optimizer.step()
+        if ema:
+            ema.update()
+        if timing:
+            marks.append(_clock(device, True))
+            names = ("render", "forward", "backward", "optimizer+ema")
+            print("step timing ms:", {n: round(1000 * (b - a), 1) for n, a, b in zip(names, marks, marks[1:])}, flush=True)
+        step += 1
+        running.append(mse.item() if step % 10 == 0 or step < 10 else None)
+        if step % args.log_every == 0 or step < 4:
+            values = [v for v in running if v is not None]
+            entry = {"step": step, "seconds": round(time.time() - start, 1), "mse": round(float(np.mean(values)), 5),
+                     "lr": round(args.lr * lr_scale, 7), "clips_per_s": round(step * args.batch / (time.time() - start), 1)}
+            log.append(entry)
+            running = []
+            print(json.dumps(entry), flush=True)
+        if time.time() - last_checkpoint > args.checkpoint_minutes * 60:
+            checkpoint(final=False)
+            last_checkpoint = time.time()
+    checkpoint(final=True)
+    return 0
+
+
+def _clock(device: torch.device, sync: bool) -> float:
+    if sync and device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.time()
+
+
+def _run_summary(info: dict) -> dict:
+    return {k: info.get(k) for k in ("steps", "batch", "train_seconds", "device", "args")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dreammotion.prior.train", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

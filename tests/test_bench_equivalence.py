@@ -1,0 +1,203 @@
+"""The fast iteration (EditStep with FastPath) gives the straightforward loop's update (CPU, tiny UNet3D).
+
+bench/dreammotion_bench.py times the same two functions on a GPU at ZeroScope size.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dreammotion.edit import EditConfig, dreammotion_edit, spatial_ssm_loss, temporal_ssm_loss
+from dreammotion.edit.hooks import (
+    ActivationCheckpointing,
+    KeyCapture,
+    TemporalAttentionChunking,
+    select_checkpoint_units,
+    select_spatial_self_attention,
+)
+from dreammotion.edit.optimizer import EditStep, FastPath, PromptEmbeddings, ssm_gradient
+
+FRAMES, SIZE = 4, 16
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "dreammotion_bench.py"
+
+
+def _load_bench():
+    spec = importlib.util.spec_from_file_location("dreammotion_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_model):
+    torch.manual_seed(1)
+    x_src = tiny_model.encode_frames(torch.rand(FRAMES, 3, SIZE, SIZE) * 2 - 1)
+    emb = PromptEmbeddings(*(tiny_model.encode_prompt([p])[0] for p in ("a blue square", "a red circle", "")))
+    mask = torch.zeros(1, 1, *x_src.shape[2:])
+    mask[..., 2:6, 3:7] = 1
+    x = (x_src + 0.3 * torch.randn_like(x_src)).requires_grad_(True)  # away from x^: SSM losses > 0
+    noise = torch.randn_like(x_src)
+    return tiny_model, x_src, emb, mask, x, noise
+
+
+def _update(setup, config, fast_path, t=400):
+    model, x_src, emb, mask, x, noise = setup
+    with EditStep(model.unet, x_src, emb, mask, model.alphas_cumprod.float(), config, fast_path) as step:
+        return step(x, t, noise)
+
+
+def _rel(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+# float32 on the CPU: batch composition changes rounding (x7.5 guidance); a wrong update is off by O(1).
+TOL = 1e-4
+STRAIGHT = FastPath(fuse_null_branch=False, checkpoint=(), chunk_temporal_attention=False)
+
+
+@pytest.mark.parametrize("score", ["dds", "sds"])
+def test_fused_null_branch_gives_the_same_update(setup, score):
+    config = EditConfig(score=score, lambda_s=50.0, lambda_t=50.0)
+    reference = _update(setup, config, STRAIGHT)
+    fused = _update(setup, config, FastPath(fuse_null_branch=True, checkpoint=()))
+    assert reference.ssm_grad.norm() > 0 and reference.score_grad.norm() > 0
+    assert _rel(fused.update, reference.update) < TOL
+    assert _rel(fused.ssm_grad, reference.ssm_grad) < TOL
+    assert torch.allclose(fused.loss_s, reference.loss_s, rtol=1e-5)
+
+
+@pytest.mark.parametrize("patterns", [("down_blocks.0.*", "up_blocks.1.*"), ("down_blocks.*", "mid_block", "up_blocks.*")])
+@pytest.mark.parametrize("fuse", [True, False])
+def test_activation_checkpointing_gives_the_same_gradient(setup, patterns, fuse):
+    # fuse=False truncates the with-grad pass inside a checkpointed block: recomputation must still work.
+    config = EditConfig(lambda_s=50.0, lambda_t=50.0)
+    reference = _update(setup, config, STRAIGHT)
+    checkpointed = _update(setup, config, FastPath(fuse_null_branch=fuse, checkpoint=patterns))
+    assert _rel(checkpointed.ssm_grad, reference.ssm_grad) < TOL
+    assert _rel(checkpointed.update, reference.update) < TOL
+
+
+def test_auto_fuses_only_when_keys_reach_the_last_up_block(setup):
+    model, x_src, emb, mask, *_ = setup
+    alphas = model.alphas_cumprod.float()
+    default = EditStep(model.unet, x_src, emb, mask, alphas, EditConfig())
+    early = EditStep(model.unet, x_src, emb, mask, alphas,
+                     EditConfig(key_layers=("up_blocks.1.attentions.0.transformer_blocks.0.attn1",)))
+    no_ssm = EditStep(model.unet, x_src, emb, mask, alphas, EditConfig(lambda_s=0, lambda_t=0))
+    assert default.fuse  # the tiny UNet's last up block (up_blocks.1) holds the default key layers
+    assert not no_ssm.fuse
+    early_tiny = select_spatial_self_attention(model.unet, early.config.key_layers)
+    assert early.fuse == early_tiny[-1].startswith("up_blocks.1.")
+    assert default.checkpoint_units == []  # CPU default: no checkpointing
+
+
+def test_step_restores_the_unet(setup):
+    model, x_src, emb, mask, x, noise = setup
+    unet = model.unet
+    processors = {n: type(p) for n, p in unet.attn_processors.items()}
+    unet.up_blocks[0].requires_grad_(True)
+    try:
+        _update(setup, EditConfig(), FastPath(checkpoint=("up_blocks.*",)))
+        assert {n: type(p) for n, p in unet.attn_processors.items()} == processors
+        assert all("forward" not in m.__dict__ for m in unet.modules())
+        assert all(p.requires_grad for p in unet.up_blocks[0].parameters())
+        assert not any(p.requires_grad for p in unet.down_blocks.parameters())
+    finally:
+        unet.requires_grad_(False)
+
+
+def test_temporal_attention_chunking_is_exact(setup):
+    model, x_src, emb, *_ = setup
+    unet = model.unet
+    sample, t = x_src.repeat(2, 1, 1, 1, 1), torch.tensor([300, 300])
+    states = torch.stack([emb.target, emb.null])
+    with torch.no_grad():
+        reference = unet(sample, t, encoder_hidden_states=states).sample
+        # 2 videos * 8x8 latent positions = 128 sequences; 4 heads -> slices of 16 sequences
+        with TemporalAttentionChunking(unet, max_batch_heads=64) as chunking:
+            assert chunking.modules and all("temp_attentions" in n or n.startswith("transformer_in") for n in chunking.modules)
+            chunked = unet(sample, t, encoder_hidden_states=states).sample
+    assert torch.allclose(chunked, reference, atol=1e-5)
+
+
+def test_checkpoint_unit_selection(tiny_model):
+    unet = tiny_model.unet
+    assert select_checkpoint_units(unet, ["up_blocks.1"]) == ["up_blocks.1"]
+    layers = select_checkpoint_units(unet, ["up_blocks.1.*"])
+    assert "up_blocks.1.resnets.0" in layers and "up_blocks.1.attentions.0" in layers
+    assert not any(n.endswith("resnets") or ".norm" in n for n in layers)  # no lists, no children of chosen units
+    with pytest.raises(ValueError, match="match no module"):
+        select_checkpoint_units(unet, ["nope.*"])
+    with ActivationCheckpointing(unet, layers):
+        assert all("forward" in dict(unet.named_modules())[n].__dict__ for n in layers)
+    assert not any("forward" in m.__dict__ for m in unet.modules())
+
+
+def test_bench_naive_iteration_matches_the_fast_one(setup):
+    """The benchmark's straightforward iteration computes the same update as ours (CPU, float32)."""
+    bench = _load_bench()
+    model, x_src, emb, mask, x, noise = setup
+    config = EditConfig(lambda_s=50.0, lambda_t=50.0)
+    alphas = model.alphas_cumprod.float()
+    naive = bench.NaiveStep(model.unet, x_src, emb, mask, alphas, config)
+    with naive:
+        reference = naive(x, 400, noise)
+    ours = _update(setup, config, FastPath(checkpoint=("down_blocks.0.*", "up_blocks.1.*")))
+    assert _rel(ours.update, reference.update) < TOL
+    assert _rel(ours.ssm_grad, reference.ssm_grad) < TOL
+
+
+def test_bench_runs_end_to_end_on_the_cpu(tmp_path):
+    """A small ZeroScope-structured UNet (real block layout, fewer channels) through the whole script."""
+    bench = _load_bench()
+    out = tmp_path / "out"
+    bench.main(["--preset", "cpu-smoke-quick", "--out", str(out), "--budget-s", "60"])
+    import json
+
+    result = json.loads((out / "cpu-smoke-quick_4f.json").read_text())
+    for key in ("gpu", "frames", "height", "width", "naive_s_per_iter", "ours_s_per_iter", "naive_peak_gib",
+                "ours_peak_gib", "max_rel_err", "command"):
+        assert key in result
+    assert result["max_rel_err"] < 1e-4
+    assert len(result["rel_err_draws"]) == 2 and result["second_draw_error"] is None
+
+
+def test_edit_loop_with_checkpointing_equals_plain_loop(tiny_model):
+    torch.manual_seed(2)
+    source = tiny_model.encode_frames(torch.rand(FRAMES, 3, SIZE, SIZE) * 2 - 1)
+    cfg = EditConfig(iterations=2, seed=4, lambda_s=1.0, lambda_t=1.0, lr=0.1)
+    plain = dreammotion_edit(tiny_model, source, "a red circle", "a blue circle", None, cfg, progress=False,
+                             fast_path=STRAIGHT)
+    fast = dreammotion_edit(tiny_model, source, "a red circle", "a blue circle", None, cfg, progress=False,
+                            fast_path=FastPath(checkpoint=("up_blocks.*",)))
+    assert torch.allclose(fast.latents, plain.latents, atol=1e-5)
+    assert [r["t"] for r in fast.log] == [r["t"] for r in plain.log]
+
+
+def test_ssm_gradient_survives_float16_where_plain_autograd_underflows():
+    """At ZeroScope size the SSM gradient at float16 keys is ~1e-9 and plain autograd returns exactly 0
+    (measured on the GPU); ssm_gradient scales it by a power of two first."""
+    torch.manual_seed(0)
+    frames, hw, c = 2, 64, 8
+    x = torch.randn(frames, hw, c, requires_grad=True)
+    weight = torch.randn(c, c)
+    source = {"k": (torch.randn(frames, hw, c) @ weight).half()}
+    config = EditConfig(lambda_s=1e-10, lambda_t=1e-10)  # pushes the key gradients below float16's range
+
+    def keys_of(v):
+        return {"k": (v @ weight).half()}  # the half-precision "UNet"
+
+    keys32 = {"k": (x @ weight)}
+    reference, *_ = ssm_gradient(keys32, {"k": source["k"].float()}, x, config, frames)
+    assert reference.norm() > 0
+    plain_loss = config.lambda_s * spatial_ssm_loss(keys_of(x)["k"], source["k"]) + config.lambda_t * temporal_ssm_loss(
+        keys_of(x)["k"], source["k"], frames)
+    (plain,) = torch.autograd.grad(plain_loss, x)
+    assert plain.abs().max() == 0  # the failure this guards against
+    scaled, loss_s, loss_t = ssm_gradient(keys_of(x), source, x, config, frames)
+    assert loss_s > 0 and loss_t > 0
+    assert _rel(scaled, reference) < 1e-2  # float16 keys: half-precision rounding, not zero

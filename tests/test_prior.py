@@ -1,0 +1,93 @@
+"""The embedded prior: training script (smoke), shipped weights, sampler and the gate's classifier."""
+
+from __future__ import annotations
+
+import json
+import math
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dreammotion.models import load_t2v
+from dreammotion.prior import train
+from dreammotion.prior.classify import classify_clip
+from dreammotion.prior.sample import sample_clips
+from dreammotion.synthetic import ClipSpec, caption, render, sample_spec
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = {32: REPO / "data/models/dreammotion-shapes-t2v", 64: REPO / "data/models/dreammotion-shapes-t2v-64"}
+
+
+def test_training_smoke_run_saves_a_loadable_model(tmp_path):
+    out = tmp_path / "prior"
+    parser = __import__("argparse").ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args(
+        ["--out", str(out), "--size", "32", "--preset", "tiny", "--max-steps", "2", "--batch", "2",
+         "--device", "cpu", "--archive", str(tmp_path / "prior_archive")]
+    )
+    assert train.run(args) == 0
+    info = json.loads((out / "training.json").read_text())
+    assert info["steps"] == 2 and info["final"]
+    assert all(math.isfinite(entry["mse"]) for entry in info["loss_log"])
+    model = load_t2v(out)
+    assert model.unet.config.in_channels == 12 and model.vae.config.factor == 2
+    clips = sample_clips(model, [caption(ClipSpec())], steps=2)
+    assert clips.shape == (1, 8, 32, 32, 3)
+    # The archive (split tar for the device machine) holds the same folder.
+    parts = sorted(tmp_path.glob("prior_archive.tar.part*"))
+    assert parts and all(p.stat().st_size <= train.ARCHIVE_PART_BYTES for p in parts)
+    (tmp_path / "whole.tar").write_bytes(b"".join(p.read_bytes() for p in parts))
+    with tarfile.open(tmp_path / "whole.tar") as tar:
+        assert "prior/unet/config.json" in tar.getnames()
+
+
+def test_second_stage_packs_64_pixels_into_16x16_latents():
+    clips = torch.rand(2, 3, 8, 64, 64) * 2 - 1
+    latents = train.pack_latents(clips, 4)
+    assert latents.shape == (2, 48, 8, 16, 16)
+    unet, *_ , autoencoder = train.build_model(64, preset="tiny")
+    assert unet.config.in_channels == 48 and autoencoder.latent_channels == 48
+    # Same packing as the autoencoder that loads with the model.
+    frame = clips[:, :, 0]
+    torch.testing.assert_close(autoencoder.encode(frame).latent_dist.mode(), latents[:, :, 0])
+
+
+def test_decoder_has_spatial_self_attention_for_key_matching():
+    unet, *_ = train.build_model(32, preset="tiny")
+    names = [n for n, _ in unet.named_modules()]
+    spatial = [n for n in names if n.startswith("up_blocks") and ".attentions." in n and n.endswith("attn1")]
+    assert len(spatial) >= 4
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_shipped_model_loads_and_generates(size):
+    folder = SHIPPED[size]
+    assert folder.is_dir(), f"shipped model {folder} is missing"
+    for file in folder.rglob("*"):
+        assert file.stat().st_size < 16 * 2**20, f"{file} is over 16 MiB"
+    model = load_t2v(folder)
+    assert model.unet.config.in_channels == 3 * (size // 16) ** 2
+    clips = sample_clips(model, [caption(ClipSpec())], steps=2, guidance_scale=3.0)
+    assert clips.shape == (1, 8, size, size, 3) and clips.dtype == np.uint8
+    info = json.loads((folder / "training.json").read_text())
+    assert info["size"] == size and info["total_steps"] > 0
+
+
+def test_classifier_is_exact_on_ground_truth_renders():
+    rng = np.random.default_rng(11)
+    specs = [sample_spec(rng, held_out="any") for _ in range(60)]
+    results = [classify_clip(render(s)[0]) for s in specs]
+    colour = np.mean([r.colour == s.colour for r, s in zip(results, specs)])
+    shape = np.mean([r.shape == s.shape for r, s in zip(results, specs)])
+    assert colour >= 0.98 and shape >= 0.98
+
+
+def test_classifier_reports_no_object_on_an_empty_clip():
+    from dreammotion.synthetic import render_background_frames
+
+    result = classify_clip(render_background_frames(ClipSpec(background="black", texture="striped")))
+    assert result.colour is None and result.shape is None
