@@ -14,7 +14,7 @@ import torch
 
 from dreammotion.edit.config import EditConfig
 from dreammotion.edit.io import load_latents, save_latents
-from dreammotion.edit.optimizer import LOG_FIELDS, EditResult, _peak_memory, dreammotion_edit
+from dreammotion.edit.optimizer import LOG_FIELDS, EditResult, peak_memory, dreammotion_edit
 from dreammotion.edit.sampling import denoise_from
 from dreammotion.edit.prompts import PromptCache
 from dreammotion.errors import InputError
@@ -82,7 +82,7 @@ def run_sdedit(model, source_latents, args, config, embeddings) -> EditResult:
         strength=float(settings["strength"]), steps=int(settings["steps"]),
         guidance_scale=config.guidance_scale, seed=config.seed, progress=not args.no_progress,
     )
-    peak, kind = _peak_memory(model.device)
+    peak, kind = peak_memory(model.device)
     config.extra = {"method": "sdedit", **settings}
     return EditResult(latents, [], time.perf_counter() - started, peak, kind)
 

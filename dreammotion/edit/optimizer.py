@@ -89,7 +89,7 @@ def _iteration_generator(seed: int, iteration: int) -> torch.Generator:
     return torch.Generator("cpu").manual_seed(seed * 1_000_003 + iteration)
 
 
-def _peak_memory(device: torch.device) -> tuple[float, str]:
+def peak_memory(device: torch.device) -> tuple[float, str]:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_memory_allocated"
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
@@ -429,7 +429,7 @@ def dreammotion_edit(
                 _save_checkpoint(checkpoint_path, x, optimizer, it + 1, fingerprint, log,
                                  elapsed_before + time.perf_counter() - started)
 
-    peak, kind = _peak_memory(device)
+    peak, kind = peak_memory(device)
     final = {k: log[-1][k] for k in ("loss_s", "loss_t", "vdds_grad_norm", "latent_change")} if log else {}
     return EditResult(
         latents=x.detach().cpu(),
