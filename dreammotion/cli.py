@@ -23,6 +23,8 @@ STAGES = {
     "upsample": ("dreammotion.upsample.cli", "cascade upsampling of an edited clip"),
     "metrics": ("dreammotion.metrics.cli", "metrics of one edit"),
     "tables": ("dreammotion.tables.cli", "summary, benchmark and ablation tables"),
+    "panel": ("dreammotion.report.cli_panel", "side-by-side panel, loss curves and HTML page of one edit"),
+    "report-tables": ("dreammotion.report.cli_tables", "the result tables as an HTML page for the report"),
     "suite": ("dreammotion.synthetic.suite", "render the synthetic edit suite with ground truth"),
 }
 

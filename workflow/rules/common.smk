@@ -78,4 +78,5 @@ def all_targets(variants=None):
                 f"{RESULTS}/metrics/{variant}/{row.id}.json",
             ]
     targets += [f"{RESULTS}/tables/summary.csv"]
+    targets += report_targets(variants)  # panels and tables page for `snakemake --report` (report.smk)
     return targets

@@ -1,0 +1,88 @@
+"""``dreammotion panel``: the report's view of one edit (side-by-side panel, loss curves, HTML page).
+
+Writes into ``--out-dir``: ``panel.gif`` and ``panel.mp4`` (input | mask overlay | edit | upsampled),
+``loss.png`` (the curves of the edit's log.csv) and ``panel.html`` (both embedded, with the prompts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dreammotion.errors import InputError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-frames", required=True, type=Path, help="model-sized input frames (results/frames/{video})")
+    p.add_argument("--masks", required=True, type=Path, help="mask folder of the row (results/masks/{video}/{object})")
+    p.add_argument("--edit-frames", required=True, type=Path, help="decoded edit (results/edits/{variant}/{id}/frames)")
+    p.add_argument("--upsampled-frames", type=Path, default=None,
+                   help="upsampled edit (results/upsampled/{variant}/{id}/frames); leave out when upsampling is off")
+    p.add_argument("--upsample-json", type=Path, default=None, help="upsample.json of the upsampled edit (method, substitutes)")
+    p.add_argument("--log-csv", required=True, type=Path, help="per-iteration losses of the edit (log.csv)")
+    p.add_argument("--edit-json", required=True, type=Path, help="edit.json of the edit (prompts, settings)")
+    p.add_argument("--fps", type=float, default=8.0, help="frame rate of the input clip in the panel")
+    p.add_argument("--out-dir", required=True, type=Path, help="writes panel.gif, panel.mp4, loss.png, panel.html")
+
+
+EDIT_JSON_KEYS = ("id", "variant", "source_prompt", "target_prompt", "settings", "model", "runtime_s")
+
+
+def _read_json(path: Path, required: tuple[str, ...] = ()) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path} is not valid JSON: {err}") from None
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise InputError(f"{path} lacks the key(s) {', '.join(missing)}")
+    return data
+
+
+def _method(settings: dict) -> str:
+    if settings.get("extra", {}).get("method") == "sdedit":
+        return "sdedit (baseline: no optimisation)"
+    keys = ("iterations", "lr", "score", "use_mask", "lambda_s", "lambda_t")
+    return "dreammotion (" + ", ".join(f"{key}={settings[key]}" for key in keys if key in settings) + ")"
+
+
+def _details(edit_info: dict, upsample_info: dict | None) -> dict[str, str]:
+    details = {
+        "source prompt": edit_info["source_prompt"],
+        "target prompt": edit_info["target_prompt"],
+        "method": _method(edit_info["settings"]),
+        "model": str(edit_info["model"]),
+        "edit runtime (s)": str(edit_info["runtime_s"]),
+    }
+    if upsample_info is None:
+        details["upsampled"] = "no (upsample.method: none)"
+    else:
+        substitutes = upsample_info.get("substitutes") or []
+        details["upsampled"] = upsample_info["method"] + (f" (substitutes: {'; '.join(substitutes)})" if substitutes else "")
+    return details
+
+
+def run(args: argparse.Namespace) -> int:
+    from dreammotion.report.curves import write_loss_curves
+    from dreammotion.report.page import panel_page, write_page
+    from dreammotion.report.panel import build_panel, load_panel_clips, write_panel
+
+    edit_info = _read_json(args.edit_json, EDIT_JSON_KEYS)
+    upsample_info = _read_json(args.upsample_json, ("method",)) if args.upsample_json is not None else None
+    title = f"{edit_info['id']} ({edit_info['variant']})"
+
+    clips = load_panel_clips(args.input_frames, args.masks, args.edit_frames, args.upsampled_frames)
+    panel = build_panel(clips)
+    # Keep the clip's duration when the upsampler interpolated extra frames.
+    fps = args.fps * panel.shape[0] / clips.input.shape[0]
+    out = args.out_dir
+    write_panel(panel, out / "panel.gif", out / "panel.mp4", fps=fps)
+    write_loss_curves(args.log_csv, out / "loss.png", title)
+    columns = clips.labelled()[1]
+    page = panel_page(out / "panel.gif", out / "loss.png", title, _details(edit_info, upsample_info), columns)
+    write_page(page, out / "panel.html")
+    print(f"panel {panel.shape[0]}x{panel.shape[1]}x{panel.shape[2]} at {fps:g} fps in {out}")
+    return 0
