@@ -1,12 +1,3 @@
-def row_inputs(wc):
-    row = ROWS[wc.id]
-    return {
-        "latents": f"{RESULTS}/latents/{row.video_key}.safetensors",
-        "masks": f"{RESULTS}/masks/{row.video_key}/{row.mask_key}",
-        "frames": f"{RESULTS}/frames/{row.video_key}",
-    }
-
-
 rule edit:
     """DreamMotion optimisation of one row under one method variant (resumes from its checkpoint)."""
     input:
@@ -18,6 +9,8 @@ rule edit:
     log:
         f"{RESULTS}/logs/edit/{{variant}}/{{id}}.log",
     params:
+        dm=DM,
+        failure=lambda wc: f"{RESULTS}/failures/{wc.variant}/{wc.id}.edit.json",
         method=lambda wc: variant_method(wc.variant),
         source=lambda wc: shlex.quote(ROWS[wc.id].source_prompt),
         target=lambda wc: shlex.quote(ROWS[wc.id].target_prompt),
@@ -28,8 +21,10 @@ rule edit:
         prompt_cache=f"{RESULTS}/latents/prompts",
         out_dir=lambda wc: edit_dir(wc.variant, wc.id),
         gpus=f"--local-gpus {config['local_gpus']} --gpu-lock-dir {RESULTS}/.gpu-locks",
+    conda:
+        "../../environment.yml"
     shell:
-        "{DM} --failure-record {RESULTS}/failures/{wildcards.variant}/{wildcards.id}.edit.json edit {params.gpus} --method {params.method} --latents {input.latents:q} --masks {input.masks:q}"
+        "{params.dm} --failure-record {params.failure:q} edit {params.gpus} --method {params.method} --latents {input.latents:q} --masks {input.masks:q}"
         " --source-prompt {params.source} --target-prompt {params.target}"
         " --model {params.model} --settings {params.settings} --sdedit {params.sdedit}"
         " --checkpoint {params.checkpoint:q} --prompt-cache {params.prompt_cache:q}"
@@ -48,9 +43,13 @@ rule decode:
     log:
         f"{RESULTS}/logs/decode/{{variant}}/{{id}}.log",
     params:
+        dm=DM,
+        failure=lambda wc: f"{RESULTS}/failures/{wc.variant}/{wc.id}.decode.json",
         model=model_arg(),
         fps=config["frames"]["output_fps"],
         out_dir=lambda wc: edit_dir(wc.variant, wc.id),
+    conda:
+        "../../environment.yml"
     shell:
-        "{DM} --failure-record {RESULTS}/failures/{wildcards.variant}/{wildcards.id}.decode.json decode --latents {input.latents:q} --input-frames {input.frames:q} --model {params.model}"
+        "{params.dm} --failure-record {params.failure:q} decode --latents {input.latents:q} --input-frames {input.frames:q} --model {params.model}"
         " --fps {params.fps} --out-dir {params.out_dir:q} > {log:q} 2>&1"

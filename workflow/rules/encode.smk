@@ -7,6 +7,10 @@ rule encode:
     log:
         f"{RESULTS}/logs/encode/{{video}}.log",
     params:
+        dm=DM,
+        failure=lambda wc: f"{RESULTS}/failures/videos/{wc.video}.encode.json",
         model=model_arg(),
+    conda:
+        "../../environment.yml"
     shell:
-        "{DM} --failure-record {RESULTS}/failures/videos/{wildcards.video}.encode.json encode --frames {input.frames:q} --model {params.model} --out {output.latents:q} > {log:q} 2>&1"
+        "{params.dm} --failure-record {params.failure:q} encode --frames {input.frames:q} --model {params.model} --out {output.latents:q} > {log:q} 2>&1"

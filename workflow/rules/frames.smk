@@ -7,6 +7,8 @@ rule frames:
     log:
         f"{RESULTS}/logs/frames/{{video}}.log",
     params:
+        dm=DM,
+        failure=lambda wc: f"{RESULTS}/failures/videos/{wc.video}.frames.json",
         settings=lambda wc: " ".join(
             [
                 f"--num-frames {config['frames']['num_frames']}",
@@ -17,5 +19,7 @@ rule frames:
             ]
             + ([f"--fps {config['frames']['fps']}"] if config["frames"]["fps"] else [])
         ),
+    conda:
+        "../../environment.yml"
     shell:
-        "{DM} --failure-record {RESULTS}/failures/videos/{wildcards.video}.frames.json frames --video {input.video:q} --out {output.frames:q} {params.settings} > {log:q} 2>&1"
+        "{params.dm} --failure-record {params.failure:q} frames --video {input.video:q} --out {output.frames:q} {params.settings} > {log:q} 2>&1"

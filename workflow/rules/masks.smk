@@ -1,11 +1,3 @@
-def mask_method(spec):
-    if spec == "none":
-        return "none"
-    if spec.startswith("file:"):
-        return "file"
-    return config["masks"]["method"]
-
-
 rule masks:
     """One mask per frame for one object of one video (shared by the rows that name it)."""
     input:
@@ -15,6 +7,8 @@ rule masks:
     log:
         f"{RESULTS}/logs/masks/{{video}}/{{object}}.log",
     params:
+        dm=DM,
+        failure=lambda wc: f"{RESULTS}/failures/videos/{wc.video}.{wc.object}.masks.json",
         spec=lambda wc: shlex.quote(MASKS[(wc.video, wc.object)]),
         method=lambda wc: mask_method(MASKS[(wc.video, wc.object)]),
         context=lambda wc: shlex.quote(
@@ -29,7 +23,9 @@ rule masks:
         dilate=config["masks"]["dilate"],
         feather=config["masks"]["feather"],
         device=config["model"]["device"],
+    conda:
+        "../../environment.yml"
     shell:
-        "{DM} --failure-record {RESULTS}/failures/videos/{wildcards.video}.{wildcards.object}.masks.json masks --frames {input.frames:q} --spec {params.spec} --method {params.method}"
+        "{params.dm} --failure-record {params.failure:q} masks --frames {input.frames:q} --spec {params.spec} --method {params.method}"
         " --dilate {params.dilate} --feather {params.feather} {params.sam} --device {params.device}"
         " --context {params.context} --out {output.masks:q} > {log:q} 2>&1"

@@ -1,16 +1,3 @@
-def metrics_inputs(wc):
-    row = ROWS[wc.id]
-    inputs = {
-        "input_frames": f"{RESULTS}/frames/{row.video_key}",
-        "edit_frames": f"{RESULTS}/edits/{wc.variant}/{wc.id}/frames",
-        "masks": f"{RESULTS}/masks/{row.video_key}/{row.mask_key}",
-        "info": f"{RESULTS}/edits/{wc.variant}/{wc.id}/edit.json",
-    }
-    if row.ground_truth is not None:
-        inputs["ground_truth"] = f"{RESULTS}/ground_truth/{row.id}"
-    return inputs
-
-
 rule ground_truth_frames:
     """The true edited clip of a synthetic row, decoded exactly like the input video."""
     input:
@@ -20,9 +7,12 @@ rule ground_truth_frames:
     log:
         f"{RESULTS}/logs/ground_truth/{{id}}.log",
     params:
+        dm=DM,
         settings=rules.frames.params.settings,
+    conda:
+        "../../environment.yml"
     shell:
-        "{DM} frames --video {input.video:q} --out {output.frames:q} {params.settings} > {log:q} 2>&1"
+        "{params.dm} frames --video {input.video:q} --out {output.frames:q} {params.settings} > {log:q} 2>&1"
 
 
 rule metrics:
@@ -34,10 +24,14 @@ rule metrics:
     log:
         f"{RESULTS}/logs/metrics/{{variant}}/{{id}}.log",
     params:
+        dm=DM,
+        failure=lambda wc: f"{RESULTS}/failures/{wc.variant}/{wc.id}.metrics.json",
         target=lambda wc: shlex.quote(ROWS[wc.id].target_prompt),
         ground_truth=lambda wc, input: f"--ground-truth {shlex.quote(input.ground_truth)}" if "ground_truth" in input.keys() else "",
         settings=as_arg(config["metrics"]),
+    conda:
+        "../../environment.yml"
     shell:
-        "{DM} --failure-record {RESULTS}/failures/{wildcards.variant}/{wildcards.id}.metrics.json metrics --input-frames {input.input_frames:q} --edit-frames {input.edit_frames:q}"
+        "{params.dm} --failure-record {params.failure:q} metrics --input-frames {input.input_frames:q} --edit-frames {input.edit_frames:q}"
         " --masks {input.masks:q} --target-prompt {params.target} {params.ground_truth}"
         " --edit-json {input.info:q} --id {wildcards.id} --variant {wildcards.variant} --config {params.settings} --out {output.metrics:q} > {log:q} 2>&1"
