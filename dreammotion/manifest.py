@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,9 @@ def load_manifest(path: str | Path, schema_path: str | Path, *, default_mask: st
                 raise InputError(f"{where}, field 'ground_truth': {ground_truth} does not exist")
 
         mask = record.get("mask", default_mask)
+        # Keys hash the paths as written (relative to the manifest), so that outputs keep their
+        # names when the project folder moves or runs elsewhere (a cluster's scratch space).
+        mask_key = "none" if mask == "none" else f"{slug(mask.split('=')[0].split(':')[0])}-{short_hash(mask)}"
         _check_mask(mask, f"{where}, field 'mask'", base)
         if mask.startswith("file:"):
             mask = "file:" + str((base / mask[5:]).resolve())
@@ -128,11 +132,11 @@ def load_manifest(path: str | Path, schema_path: str | Path, *, default_mask: st
                 id=rid,
                 line=line,
                 video=video,
-                video_key=f"{slug(video.stem if video.is_file() else video.name)}-{short_hash(str(video))}",
+                video_key=f"{slug(video.stem if video.is_file() else video.name)}-{short_hash(os.path.normpath(record['video']))}",
                 source_prompt=record["source_prompt"],
                 target_prompt=record["target_prompt"],
                 mask=mask,
-                mask_key="none" if mask == "none" else f"{slug(mask.split('=')[0].split(':')[0])}-{short_hash(mask)}",
+                mask_key=mask_key,
                 seed=int(record.get("seed", 0)),
                 ground_truth=ground_truth,
                 overrides={k: record[k] for k in OVERRIDE_FIELDS if k in record},

@@ -156,7 +156,6 @@ def test_tables_page_lists_every_csv(tmp_path):
 
 
 def test_panel_stage_cli_writes_all_outputs(tmp_path, capsys):
-    import dreammotion.report.__main__  # noqa: F401  registers the report stages with the dispatcher
     from dreammotion.cli import main
 
     frames = random_clip(3, 8, 8)

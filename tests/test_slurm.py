@@ -139,14 +139,11 @@ def test_toy_workflow_through_slurm(slurm_cluster, tmp_path):
 
 # --------------------------------------------------------------------------- the real workflow
 
-def write_tiny_project(folder: Path) -> Path:
-    """A 1-row manifest of a tiny generated clip, a tiny model and a small config; returns it."""
+def write_tiny_project(folder: Path, model: Path) -> Path:
+    """A 1-row manifest of a tiny generated clip and a small config using `model`; returns it."""
     import numpy as np
     from PIL import Image
 
-    from dreammotion.models.tiny import save_tiny_t2v
-
-    model = save_tiny_t2v(folder / "model", vae="pixelshuffle")
     clip = folder / "clip"
     clip.mkdir()
     for index in range(6):  # a red square moving right on gray
@@ -176,10 +173,13 @@ upsample: {{method: none}}
 def test_real_workflow_through_slurm(slurm_cluster, tmp_path):
     snakefile = REPO / "Snakefile"
     assert snakefile.is_file(), f"{snakefile} does not exist yet"
+    from dreammotion.models.tiny import save_tiny_t2v
+
+    model = save_tiny_t2v(tmp_path / "model", vae="pixelshuffle")  # one model: same prompt-cache keys
     local_dir, slurm_dir = tmp_path / "local", tmp_path / "slurm"
     for workdir in (local_dir, slurm_dir):
         workdir.mkdir()
-        write_tiny_project(workdir)
+        write_tiny_project(workdir, model)
     common = ["--configfile", "config.yaml"]
     local = run_snakemake(snakefile, local_dir, [*common, "--workflow-profile", str(REPO / "profiles" / "default"),
                                                  "--cores", "2"], timeout_s=300)  # fmt: skip
