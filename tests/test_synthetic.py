@@ -138,3 +138,16 @@ def test_suite_writes_a_valid_manifest(tmp_path):
     # Same seed, same suite.
     again = build_suite(tmp_path / "again", n=3, seed=7)
     assert [r["target_prompt"] for r in again] == [r["target_prompt"] for r in rows]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_colour_edits_always_stand_out_on_their_background(seed):
+    """Seed 0 once drew a white object on a white background, which ClipSpec rejects."""
+    import numpy as np
+
+    from dreammotion.synthetic.render import sample_spec
+    from dreammotion.synthetic.suite import random_edit
+
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        random_edit(rng, sample_spec(rng), "colour")  # raises ValueError if incompatible

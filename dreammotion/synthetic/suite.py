@@ -42,7 +42,8 @@ def random_edit(rng: np.random.Generator, source: ClipSpec, kind: str) -> ClipSp
     """The source with one attribute changed (colour, shape, or background colour/texture)."""
     while True:
         if kind == "colour":
-            target = source.replace(colour=str(rng.choice([c for c in OBJECT_COLOURS if c != source.colour])))
+            colours = [c for c in OBJECT_COLOURS if c != source.colour and colours_compatible(c, source.background)]
+            target = source.replace(colour=str(rng.choice(colours)))
         elif kind == "shape":
             target = source.replace(shape=str(rng.choice([s for s in SHAPES if s != source.shape])))
         elif kind == "background":
