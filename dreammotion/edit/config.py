@@ -29,8 +29,8 @@ class EditConfig:
     use_mask: bool = True  # [DM] V-DDS gradient multiplied by the per-frame object mask
     mask_applies_to: str = "vdds"  # [DM] "vdds": mask only the V-DDS term; "all": mask the whole update
     # Self-similarity matching ----------------------------------------------------------------------
-    lambda_s: float = 1.0  # [ours] S-SSM weight; the paper does not state it
-    lambda_t: float = 1.0  # [ours] T-SSM weight; the paper does not state it
+    lambda_s: float = 0.1  # [ours] S-SSM weight, not stated in the paper; 1 ruined the background (docs/quality.md)
+    lambda_t: float = 0.1  # [ours] T-SSM weight, not stated in the paper; chosen with lambda_s (docs/quality.md)
     key_layers: tuple[str, ...] = DEFAULT_LAYERS  # [CDS] decoder spatial self-attention (attn1 of up_blocks)
     truncate_forward: bool = True  # stop the with-grad forward after the last key layer (same keys, less work)
     # Bookkeeping ---------------------------------------------------------------------------------
