@@ -39,8 +39,8 @@ import numpy as np
 from dreammotion.errors import InputError, NumericalError
 from dreammotion.metrics.groundtruth import compute_groundtruth_metrics, psnr_per_frame
 from dreammotion.synthetic.captions import caption
-from dreammotion.synthetic.render import ClipSpec, render, sample_spec
-from dreammotion.synthetic.suite import EDIT_KINDS, random_edit
+from dreammotion.synthetic.render import ClipSpec, render
+from dreammotion.synthetic.suite import EDIT_KINDS, draw_edits
 from dreammotion.utils.atomic import write_json
 
 GT_METRICS = (
@@ -87,14 +87,10 @@ def edit_kind(source: ClipSpec, target: ClipSpec) -> str:
 
 def suite_edits(n: int = 24, seed: int = 0, size: int = 32, frames: int = 8) -> list[SuiteEdit]:
     """The edits that ``build_suite(out, n, seed)`` writes, drawn the same way but kept in memory."""
-    rng = np.random.default_rng(seed)
-    edits = []
-    for index in range(n):
-        kind = EDIT_KINDS[index % len(EDIT_KINDS)]
-        source = sample_spec(rng, frames, held_out="exclude")
-        target = random_edit(rng, source, kind)
-        edits.append(SuiteEdit(f"{index:03d}_{kind}", kind, source, target, seed * 1000 + index, size, frames))
-    return edits
+    return [
+        SuiteEdit(name, kind, source, target, edit_seed, size, frames)
+        for name, kind, source, target, edit_seed in draw_edits(n, seed, frames)
+    ]
 
 
 def read_suite(suite_dir: str | Path) -> list[SuiteEdit]:

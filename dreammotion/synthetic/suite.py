@@ -118,16 +118,25 @@ def write_manifest(rows: list[dict], path: Path) -> None:
     write_text(path, buffer.getvalue())
 
 
-def build_suite(out: str | Path, n: int = 24, seed: int = 0, size: int = 32, frames: int = 8) -> list[dict]:
-    """Render `n` edits (kinds in turn) deterministically from `seed` into `out`; returns the rows."""
-    out = Path(out)
+def draw_edits(n: int, seed: int, frames: int = 8) -> list[tuple[str, str, ClipSpec, ClipSpec, int]]:
+    """The suite's `n` edits (kinds in turn), drawn deterministically from `seed`:
+    (name, kind, source spec, target spec, edit seed). The one place the suite's draws are made."""
     rng = np.random.default_rng(seed)
-    rows = []
+    edits = []
     for index in range(n):
         kind = EDIT_KINDS[index % len(EDIT_KINDS)]
         source = sample_spec(rng, frames, held_out="exclude")
         target = random_edit(rng, source, kind)
-        rows.append(write_edit(out, f"{index:03d}_{kind}", source, target, seed * 1000 + index, size, frames))
+        edits.append((f"{index:03d}_{kind}", kind, source, target, seed * 1000 + index))
+    return edits
+
+
+def build_suite(out: str | Path, n: int = 24, seed: int = 0, size: int = 32, frames: int = 8) -> list[dict]:
+    """Render `n` edits (kinds in turn) deterministically from `seed` into `out`; returns the rows."""
+    out = Path(out)
+    rows = []
+    for name, _kind, source, target, edit_seed in draw_edits(n, seed, frames):
+        rows.append(write_edit(out, name, source, target, edit_seed, size, frames))
     write_manifest(rows, out / "manifest.csv")
     return rows
 
