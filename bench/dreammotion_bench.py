@@ -27,7 +27,7 @@ import torch
 
 from dreammotion.edit.config import EditConfig
 from dreammotion.edit.hooks import KeyCapture, TemporalAttentionChunking, select_spatial_self_attention
-from dreammotion.edit.optimizer import DEFAULT_CHECKPOINT_PATTERNS, EditStep, FastPath, IterationOutput, PromptEmbeddings, ssm_gradient
+from dreammotion.edit.optimizer import EditStep, FastPath, IterationOutput, PromptEmbeddings, default_checkpoint_patterns, ssm_gradient
 
 ZEROSCOPE_UNET = dict(
     sample_size=32,
@@ -382,9 +382,9 @@ def main(argv: list[str] | None = None) -> None:
               "torch": torch.__version__, "diffusers": diffusers.__version__, "command": command,
               "timing": f"median of {preset.iters} iterations after {preset.warmup} warm-up; "
                         + ("CUDA events" if device.type == "cuda" else "perf_counter"),
-              "ours_fast_path": f"FastPath() default: fused null branch, checkpoint {list(DEFAULT_CHECKPOINT_PATTERNS)}"}
+              "ours_fast_path": f"FastPath() default: fused null branch, checkpoint {list(default_checkpoint_patterns(unet))}"}
     print(f"[bench] {gpu}, UNet3D {params / 1e9:.3f} B params, {preset.dtype}, torch {torch.__version__}", flush=True)
-    ours_fp = FastPath(checkpoint=DEFAULT_CHECKPOINT_PATTERNS)  # the CUDA default, named so the CPU smoke run uses it too
+    ours_fp = FastPath(checkpoint=default_checkpoint_patterns(unet))  # the CUDA default, named so the CPU smoke run uses it too
 
     results: dict[int, dict] = {}
 
@@ -508,7 +508,7 @@ def main(argv: list[str] | None = None) -> None:
     # last: an unsliced temporal attention may fail its launch at this size
     if left() > 20:
         rows.append(_public(measure(
-            "no_temporal_chunking", edit_step(problem, FastPath(checkpoint=DEFAULT_CHECKPOINT_PATTERNS, chunk_temporal_attention=False)),
+            "no_temporal_chunking", edit_step(problem, FastPath(checkpoint=default_checkpoint_patterns(problem.unet), chunk_temporal_attention=False)),
             problem, preset, reference, note="does unsliced temporal attention run at this size?")))
         write(frames)
 

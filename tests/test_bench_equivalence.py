@@ -201,3 +201,31 @@ def test_ssm_gradient_survives_float16_where_plain_autograd_underflows():
     scaled, loss_s, loss_t = ssm_gradient(keys_of(x), source, x, config, frames)
     assert loss_s > 0 and loss_t > 0
     assert _rel(scaled, reference) < 1e-2  # float16 keys: half-precision rounding, not zero
+
+
+@pytest.mark.parametrize("preset", ["tiny", "base"])
+def test_cuda_default_checkpointing_matches_the_models_own_blocks(preset):
+    """The CUDA fast path derives what to checkpoint from the UNet (a 3-level prior has no
+    up_blocks.3); the selection itself runs on CPU modules, so it is tested here."""
+    from dreammotion.edit.optimizer import FastPath, default_checkpoint_patterns
+    from dreammotion.prior import train
+
+    unet, *_ = train.build_model(32, preset=preset)
+    patterns = FastPath().resolve_checkpoint(unet, torch.device("cuda"))
+    assert patterns == default_checkpoint_patterns(unet) == ("down_blocks.0.*", f"up_blocks.{len(unet.up_blocks) - 1}.*")
+    units = select_checkpoint_units(unet, patterns)
+    assert any(u.startswith("down_blocks.0.") for u in units) and any(u.startswith("up_blocks.2.") for u in units)
+    assert FastPath().resolve_checkpoint(unet, torch.device("cpu")) == ()
+    assert FastPath(checkpoint=("up_blocks.1.*",)).resolve_checkpoint(unet, torch.device("cuda")) == ("up_blocks.1.*",)
+
+
+def test_cuda_default_checkpointing_on_a_zeroscope_shaped_unet():
+    from diffusers import UNet3DConditionModel
+
+    from dreammotion.edit.optimizer import default_checkpoint_patterns
+
+    # ZeroScope's block layout (4 levels) at toy width: the defaults name its outer blocks.
+    unet = UNet3DConditionModel(block_out_channels=(8, 8, 8, 8), norm_num_groups=4, layers_per_block=1,
+                                cross_attention_dim=8, attention_head_dim=4, sample_size=8)
+    assert default_checkpoint_patterns(unet) == ("down_blocks.0.*", "up_blocks.3.*")
+    assert select_checkpoint_units(unet, default_checkpoint_patterns(unet))

@@ -115,8 +115,12 @@ def _load_checkpoint(path: Path, fingerprint: str, shape: tuple[int, ...], itera
     return state
 
 
-# Activation checkpointing used on CUDA by default: see bench/NOTES.md for the memory/time trade-off.
-DEFAULT_CHECKPOINT_PATTERNS: tuple[str, ...] = ("down_blocks.0.*", "up_blocks.3.*")
+def default_checkpoint_patterns(unet: torch.nn.Module) -> tuple[str, ...]:
+    """Activation checkpointing used on CUDA by default: the UNet's first down block and last up
+    block, the full-resolution levels whose activations are the largest (bench/NOTES.md has the
+    memory/time trade-off at ZeroScope size, where these are down_blocks.0 and up_blocks.3).
+    Derived from the model, so a UNet with another number of levels gets its own outer blocks."""
+    return ("down_blocks.0.*", f"up_blocks.{len(unet.up_blocks) - 1}.*")
 
 
 @dataclass
@@ -127,7 +131,7 @@ class FastPath:
     fuse_null_branch: take eps(x_t, null) from the with-grad key pass instead of the no-grad batch.
         None: yes when the key layers reach the UNet's last up block (truncation would save little).
     checkpoint: glob patterns of UNet modules to checkpoint in the with-grad pass (see
-        ``select_checkpoint_units``). None: DEFAULT_CHECKPOINT_PATTERNS on CUDA, nothing on the CPU.
+        ``select_checkpoint_units``). None: ``default_checkpoint_patterns(unet)`` on CUDA, nothing on the CPU.
     chunk_temporal_attention: run temporal attention in batch slices (needed on CUDA at 576x320).
     """
 
@@ -145,10 +149,10 @@ class FastPath:
         last_up_block = f"up_blocks.{len(unet.up_blocks) - 1}."
         return layers[-1].startswith(last_up_block)
 
-    def resolve_checkpoint(self, device: torch.device) -> tuple[str, ...]:
+    def resolve_checkpoint(self, unet: torch.nn.Module, device: torch.device) -> tuple[str, ...]:
         if self.checkpoint is not None:
             return tuple(self.checkpoint)
-        return DEFAULT_CHECKPOINT_PATTERNS if device.type == "cuda" else ()
+        return default_checkpoint_patterns(unet) if device.type == "cuda" else ()
 
 
 @dataclass
@@ -200,7 +204,7 @@ class EditStep:
         self.layers = select_spatial_self_attention(unet, config.key_layers) if self.use_ssm else []
         self.fuse = self.fast_path.resolve_fuse(unet, self.layers, config)
         self.checkpoint_units = (
-            select_checkpoint_units(unet, self.fast_path.resolve_checkpoint(self.device)) if self.use_ssm else []
+            select_checkpoint_units(unet, self.fast_path.resolve_checkpoint(unet, self.device)) if self.use_ssm else []
         )
         self._stack = contextlib.ExitStack()
         self.capture: KeyCapture | None = None

@@ -5,7 +5,8 @@ No learned weights. For a clip (F, H, W, 3) uint8:
 1. Background: of the domain's backgrounds (every colour x texture, rendered without object),
    the one that the most pixels of the clip match within ``DIFF_THRESHOLD``. It needs no prompt.
 2. Object pixels: those that differ from that background by more than ``DIFF_THRESHOLD`` in some
-   channel.
+   channel, kept only in each frame's largest connected region (so that isolated noise pixels of a
+   generated sample do not count as object).
 3. Colour: the palette colour (``OBJECT_COLOURS``) nearest to the median RGB of the object pixels.
 4. Shape: for each frame's object mask, every candidate shape is rendered at the mask's centroid
    with the size that gives the mask's area; the shape whose render overlaps the mask best
@@ -73,10 +74,22 @@ def match_background(clip: np.ndarray) -> tuple[tuple[str, str], np.ndarray]:
     return best, best_image
 
 
+def largest_region(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected region of a (H, W) bool mask (all False if the mask is empty)."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())[1:]
+    return labels == (1 + int(np.argmax(sizes)))
+
+
 def object_masks(clip: np.ndarray) -> np.ndarray:
-    """(F, H, W) bool: pixels that differ from the clip's matched background."""
+    """(F, H, W) bool: per frame, the largest region of pixels that differ from the matched background."""
     _, background = match_background(clip)
-    return np.abs(clip.astype(np.int16) - background[None]).max(axis=-1) > DIFF_THRESHOLD
+    differs = np.abs(clip.astype(np.int16) - background[None]).max(axis=-1) > DIFF_THRESHOLD
+    return np.stack([largest_region(frame) for frame in differs])
 
 
 def classify_colour(clip: np.ndarray, masks: np.ndarray) -> str | None:
@@ -114,3 +127,49 @@ def classify_clip(clip: np.ndarray) -> Classification:
     masks = object_masks(clip)
     shape, iou = classify_shape(masks)
     return Classification(classify_colour(clip, masks), shape, int(masks.sum()), iou)
+
+
+# -- degradations the classifier is validated on (generated samples are not exact renders) ------
+
+DEGRADATIONS: dict[str, dict] = {
+    "none": {},
+    "noise_5": {"noise": 5.0},
+    "noise_10": {"noise": 10.0},
+    "blur_0.6": {"blur": 0.6},
+    "colour_shift_15": {"shift": 15.0},
+    "all": {"noise": 8.0, "blur": 0.5, "shift": 10.0},
+}
+
+
+def degrade(clip: np.ndarray, rng: np.random.Generator, *, noise: float = 0.0, blur: float = 0.0,
+            shift: float = 0.0) -> np.ndarray:
+    """A (F, H, W, 3) uint8 clip with Gaussian blur (sigma in pixels), a global per-channel colour
+    shift drawn from [-shift, shift] and Gaussian pixel noise of std `noise` (of 255), in that order."""
+    from scipy import ndimage
+
+    out = clip.astype(np.float64)
+    if blur > 0:
+        out = ndimage.gaussian_filter(out, sigma=(0, blur, blur, 0))
+    if shift > 0:
+        out = out + rng.uniform(-shift, shift, size=3)
+    if noise > 0:
+        out = out + rng.normal(0.0, noise, size=out.shape)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def validate(specs: list[ClipSpec], size: int = 32, frames: int = 8, seed: int = 0) -> dict[str, dict]:
+    """Colour and shape accuracy of ``classify_clip`` on ground-truth renders of `specs` under each
+    of ``DEGRADATIONS``: what the gate's numbers can be trusted for."""
+    from dreammotion.synthetic.render import render
+
+    renders = [render(s, size, frames)[0] for s in specs]
+    report = {}
+    for name, settings in DEGRADATIONS.items():
+        rng = np.random.default_rng(seed)
+        results = [classify_clip(degrade(clip, rng, **settings)) for clip in renders]
+        report[name] = {
+            "n": len(specs),
+            "colour_accuracy": float(np.mean([r.colour == s.colour for r, s in zip(results, specs)])),
+            "shape_accuracy": float(np.mean([r.shape == s.shape for r, s in zip(results, specs)])),
+        }
+    return report

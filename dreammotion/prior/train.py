@@ -5,9 +5,13 @@
 The model is a diffusers ``UNet3DConditionModel`` over exact pixel-unshuffle latents
 (``PixelShuffleAutoencoder``, factor size/16, so 32x32 and 64x64 clips both give 16x16 latents),
 conditioned by a small ``CLIPTextModel`` trained jointly from scratch on a word-level tokenizer.
-Epsilon prediction, cosine ("squaredcos_cap_v2") schedule, 10% empty captions for classifier-free
-guidance, min-SNR-5 loss weights, AdamW, bf16 autocast on CUDA, an EMA of the weights (saved).
-Training clips never contain the (colour, shape) pairs of ``HELD_OUT_PAIRS``.
+v-prediction (``--prediction-type``), cosine ("squaredcos_cap_v2") schedule, 10% empty captions for classifier-free
+guidance, AdamW, bf16 autocast on CUDA, an EMA of the weights (saved). The loss weighting is a flag
+(``--snr-gamma``: 0 is the plain epsilon MSE, >0 min-SNR-gamma); bench/prior/NOTES.md says which one
+ships and why. Training clips never contain the (colour, shape) pairs of ``HELD_OUT_PAIRS``.
+
+The loop never waits for the GPU except at log steps, so the CPU half of a batch (drawing specs,
+captions, token ids) overlaps the GPU's work on the previous step.
 """
 
 from __future__ import annotations
@@ -34,15 +38,28 @@ FRAMES = 8
 ARCHIVE_PART_BYTES = 15 * 1024 * 1024
 
 
-def unet_config(latent_channels: int, preset: str = "base") -> dict:
+PRESETS = {
+    # channels, layers per block, norm groups, attention head size, text width
+    "tiny": ((16, 24, 32), 1, 8, 8, 32),  # smoke tests: builds and runs in well under a second on a CPU
+    "base": ((64, 96, 128), 2, 32, 32, 128),
+}
+
+
+def unet_config(latent_channels: int, preset: str = "base", head_size: int | None = None) -> dict:
     """The UNet3D: attention only in the two lower levels, so the decoder's up_blocks 0 and 1 hold
-    the spatial self-attention (attn1) whose keys the editing method reads."""
-    if preset == "tiny":  # smoke tests: builds and runs in well under a second on a CPU
-        channels, layers, groups, heads, cross = (16, 24, 32), 1, 8, 2, 32
-    elif preset == "base":
-        channels, layers, groups, heads, cross = (64, 96, 128), 2, 32, 4, 128
-    else:
-        raise ValueError(f"unknown preset {preset!r}: base or tiny")
+    the spatial self-attention (attn1) whose keys the editing method reads.
+
+    In diffusers' UNet3D blocks ``attention_head_dim`` is the head *size*: a block of C channels gets
+    C // attention_head_dim heads, and ``transformer_in`` gets 8 heads of that size. (The first
+    shipped prior set it to 4 believing it a head count: 24-32 heads of size 4, which made flash
+    attention 72% of a training step; bench/prior/NOTES.md.)
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: {' or '.join(PRESETS)}")
+    channels, layers, groups, default_head_size, cross = PRESETS[preset]
+    head_size = head_size or default_head_size
+    if any(c % head_size for c in channels[1:]):
+        raise ValueError(f"head size {head_size} does not divide the attention blocks' channels {channels[1:]}")
     return dict(
         sample_size=LATENT_SIZE,
         in_channels=latent_channels,
@@ -53,7 +70,7 @@ def unet_config(latent_channels: int, preset: str = "base") -> dict:
         layers_per_block=layers,
         norm_num_groups=groups,
         cross_attention_dim=cross,
-        attention_head_dim=heads,  # UNet3DConditionModel reads this as the number of heads
+        attention_head_dim=head_size,  # the head size (see the docstring)
     )
 
 
@@ -74,7 +91,8 @@ def text_config(vocab_size: int, tokenizer, preset: str = "base"):
     )
 
 
-def build_model(size: int, preset: str = "base", seed: int = 0):
+def build_model(size: int, preset: str = "base", seed: int = 0, head_size: int | None = None,
+                prediction_type: str = "v_prediction"):
     """Fresh (unet, text_encoder, tokenizer, scheduler, autoencoder) for clips of size x size."""
     from diffusers import DDIMScheduler, UNet3DConditionModel
     from transformers import CLIPTextModel
@@ -89,11 +107,11 @@ def build_model(size: int, preset: str = "base", seed: int = 0):
     autoencoder = PixelShuffleAutoencoder(factor=factor)
     tokenizer = build_word_tokenizer(vocabulary(), max_length=MAX_TOKENS)
     text_encoder = CLIPTextModel(text_config(len(tokenizer), tokenizer, preset))
-    unet = UNet3DConditionModel(**unet_config(autoencoder.latent_channels, preset))
+    unet = UNet3DConditionModel(**unet_config(autoencoder.latent_channels, preset, head_size))
     scheduler = DDIMScheduler(
         num_train_timesteps=1000,
         beta_schedule="squaredcos_cap_v2",
-        prediction_type="epsilon",
+        prediction_type=prediction_type,
         clip_sample=False,
         set_alpha_to_one=False,
     )
@@ -129,6 +147,21 @@ def write_archive(folder: Path, prefix: Path) -> list[Path]:
     return parts
 
 
+def use_math_temporal_attention(unet) -> int:
+    """Give the temporal transformers (attention over the 8 frames of each pixel) diffusers' plain
+    ``AttnProcessor`` (baddbmm + softmax + bmm) instead of SDPA. Their sequences are 8 long and
+    their batch is B*H*W: flash kernels pad each 8-row sequence to a full tile, and very large
+    batches hit "CUDA error: invalid argument". Returns how many processors were replaced."""
+    from diffusers.models.attention_processor import AttnProcessor
+
+    processors = dict(unet.attn_processors)
+    temporal = [n for n in processors if n.startswith("transformer_in.") or ".temp_attentions." in n]
+    for name in temporal:
+        processors[name] = AttnProcessor()
+    unet.set_attn_processor(processors)
+    return len(temporal)
+
+
 def render_training_batch(rng: np.random.Generator, batch: int, size: int, device, drop_prob: float):
     """Clips (B, 3, F, H, W) in [-1, 1] and their captions ("" for the dropped ones)."""
     specs = [sample_spec(rng, FRAMES, held_out="exclude") for _ in range(batch)]
@@ -146,18 +179,33 @@ def pack_latents(clips: torch.Tensor, factor: int) -> torch.Tensor:
     return latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)
 
 
-def diffusion_loss(unet, text_encoder, tokenizer, alphas_cumprod, latents, captions, snr_gamma: float):
-    device = latents.device
+def token_ids(tokenizer, captions: list[str], device) -> torch.Tensor:
     ids = tokenizer(captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt")
-    embeddings = text_encoder(ids.input_ids.to(device))[0]
+    return ids.input_ids.to(device, non_blocking=True)
+
+
+def diffusion_loss(unet, text_encoder, alphas_cumprod, latents, ids, snr_gamma: float,
+                   prediction_type: str = "v_prediction"):
+    """(weighted loss, plain MSE of the prediction), both 0-d tensors; nothing here waits for the GPU.
+
+    v-prediction (v = sqrt(a) eps - sqrt(1-a) x0) is the default: with epsilon prediction the
+    first DDIM steps recover x0 = (x_t - sqrt(1-a) eps) / sqrt(a), which multiplies the model's
+    error by up to 1/sqrt(a) ~ 16-60 at t > 900; samples then kept a background noise of std ~65
+    (of 255) while the same model denoised from t = 700 cleanly (bench/prior/NOTES.md)."""
+    device = latents.device
+    embeddings = text_encoder(ids)[0]
     t = torch.randint(0, len(alphas_cumprod), (latents.shape[0],), device=device)
     a = alphas_cumprod[t].view(-1, 1, 1, 1, 1)
     noise = torch.randn_like(latents)
     noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
     pred = unet(noisy, t, encoder_hidden_states=embeddings).sample
-    per_sample = F.mse_loss(pred.float(), noise, reduction="none").mean(dim=(1, 2, 3, 4))
+    target = noise if prediction_type == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * latents
+    per_sample = F.mse_loss(pred.float(), target, reduction="none").mean(dim=(1, 2, 3, 4))
     snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
-    weights = torch.clamp(snr, max=snr_gamma) / snr if snr_gamma > 0 else torch.ones_like(snr)
+    if snr_gamma > 0:  # min-SNR-gamma (Hang et al. 2023), in its form for each prediction type
+        weights = torch.clamp(snr, max=snr_gamma) / (snr if prediction_type == "epsilon" else snr + 1)
+    else:
+        weights = torch.ones_like(snr)
     return (weights * per_sample).mean(), per_sample.mean()
 
 
@@ -195,11 +243,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=32, help="clip side in pixels: 32 (base) or 64 (second stage)")
     parser.add_argument("--minutes", type=float, default=8.0, help="wall-clock training budget")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--lr", type=float, default=6e-4)
     parser.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
     parser.add_argument("--caption-dropout", type=float, default=0.1)
-    parser.add_argument("--snr-gamma", type=float, default=5.0, help="min-SNR loss weighting (0: plain MSE)")
+    parser.add_argument("--snr-gamma", type=float, default=0.0, help="min-SNR-gamma loss weights (0: plain MSE)")
+    parser.add_argument("--prediction-type", default="v_prediction", choices=("v_prediction", "epsilon"),
+                        help="what the UNet predicts (saved in scheduler/; an --init-from model may switch)")
+    parser.add_argument("--head-size", type=int, default=None, help="attention head size (default: the preset's)")
+    parser.add_argument("--temporal-attention", default="math", choices=("math", "sdpa"),
+                        help="kernel of the 8-frame temporal attention (bench/prior/NOTES.md)")
     parser.add_argument("--ema", type=float, default=0.999, help="EMA decay of the saved weights (0: no EMA)")
     parser.add_argument("--preset", default="base", choices=("base", "tiny"))
     parser.add_argument("--seed", type=int, default=0)
@@ -223,32 +276,74 @@ def load_weights(folder: Path, unet, text_encoder) -> dict:
     return json.loads(info_file.read_text()) if info_file.exists() else {}
 
 
+class Trainer:
+    """Model, optimiser, EMA and one training step; ``run`` loops it, bench/prior/throughput.py times it."""
+
+    def __init__(self, args: argparse.Namespace, device: torch.device):
+        if device.type == "cuda":
+            torch.backends.cuda.enable_cudnn_sdp(False)  # its backward failed on the lent H100s
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest conv algorithms
+        self.args, self.device = args, device
+        self.unet, self.text_encoder, self.tokenizer, self.scheduler, self.autoencoder = build_model(
+            args.size, args.preset, args.seed, args.head_size, args.prediction_type
+        )
+        self.previous = load_weights(args.init_from, self.unet, self.text_encoder) if args.init_from else {}
+        if args.temporal_attention == "math":
+            use_math_temporal_attention(self.unet)
+        self.unet.to(device).train()
+        self.text_encoder.to(device).train()
+        self.modules = [self.unet, self.text_encoder]
+        self.params = [p for m in self.modules for p in m.parameters()]
+        self.n_params = {m.__class__.__name__: sum(p.numel() for p in m.parameters()) for m in self.modules}
+        # fused AdamW: one kernel for all parameters instead of a loop of small ones.
+        fused = {"fused": True} if device.type == "cuda" else {}
+        self.optimizer = torch.optim.AdamW(self.params, lr=args.lr, weight_decay=0.01, **fused)
+        self.ema = EMA(self.modules, args.ema) if args.ema > 0 else None
+        self.alphas_cumprod = self.scheduler.alphas_cumprod.to(device)
+        self.rng = np.random.default_rng(args.seed)
+        self.autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+        )
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents (B, C, F, h, w) and token ids (B, MAX_TOKENS) of freshly rendered clips."""
+        args = self.args
+        clips, captions = render_training_batch(self.rng, args.batch, args.size, self.device, args.caption_dropout)
+        latents = pack_latents(clips, self.autoencoder.config.factor) * self.autoencoder.config.scaling_factor
+        return latents, token_ids(self.tokenizer, captions, self.device)
+
+    def step(self, latents: torch.Tensor, ids: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step; returns (weighted loss, epsilon MSE) as tensors (no GPU sync)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with self.autocast:
+            loss, mse = diffusion_loss(self.unet, self.text_encoder, self.alphas_cumprod, latents, ids,
+                                       self.args.snr_gamma, self.args.prediction_type)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        if self.ema:
+            self.ema.update()
+        return loss.detach(), mse.detach()
+
+
 def run(args: argparse.Namespace) -> int:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    if device.type == "cuda":
-        torch.backends.cuda.enable_cudnn_sdp(False)  # its backward failed on the lent H100s
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest conv algorithms
-    unet, text_encoder, tokenizer, scheduler, autoencoder = build_model(args.size, args.preset, args.seed)
-    previous = load_weights(args.init_from, unet, text_encoder) if args.init_from else {}
-    previous_runs = previous.get("runs", []) + ([_run_summary(previous)] if previous else [])
-    unet.to(device).train()
-    text_encoder.to(device).train()
-    modules = [unet, text_encoder]
-    n_params = {m.__class__.__name__: sum(p.numel() for p in m.parameters()) for m in modules}
-    print(f"parameters: {n_params}", flush=True)
-    optimizer = torch.optim.AdamW([p for m in modules for p in m.parameters()], lr=args.lr, weight_decay=0.01)
-    ema = EMA(modules, args.ema) if args.ema > 0 else None
-    alphas_cumprod = scheduler.alphas_cumprod.to(device)
-    rng = np.random.default_rng(args.seed)
+    trainer = Trainer(args, device)
+    previous = trainer.previous
+    previous_runs = previous.get("previous_runs", []) + ([_run_summary(previous)] if previous else [])
+    print(f"parameters: {trainer.n_params}", flush=True)
     budget = args.minutes * 60
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     log: list[dict] = []
     start = last_checkpoint = time.time()
-    step, running = 0, []
+    step = 0
+    losses: list[torch.Tensor] = []
 
     def checkpoint(final: bool) -> None:
+        ema, modules = trainer.ema, trainer.modules
         live = ema.copy_to(modules) if ema else None
         info = {
             "size": args.size,
@@ -258,7 +353,7 @@ def run(args: argparse.Namespace) -> int:
             "clips_seen": step * args.batch,
             "train_seconds": round(time.time() - start, 1),
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "parameters": n_params,
+            "parameters": trainer.n_params,
             "args": {k: str(v) for k, v in vars(args).items()},
             "final": final,
             "ema": args.ema,
@@ -266,9 +361,11 @@ def run(args: argparse.Namespace) -> int:
             "init_from": str(args.init_from) if args.init_from else None,
             "previous_runs": previous_runs,
             "total_steps": step + sum(r["steps"] for r in previous_runs),
+            "total_clips_seen": step * args.batch + sum(_clips(r) for r in previous_runs),
             "total_train_seconds": round(time.time() - start + sum(r["train_seconds"] for r in previous_runs), 1),
         }
-        save_model(args.out, unet, text_encoder, tokenizer, scheduler, autoencoder, info)
+        save_model(args.out, trainer.unet, trainer.text_encoder, trainer.tokenizer, trainer.scheduler,
+                   trainer.autoencoder, info)
         if ema:
             ema.restore(live)
         if args.archive:
@@ -282,37 +379,18 @@ def run(args: argparse.Namespace) -> int:
         # Warm-up, then cosine decay to 10% over the wall-clock budget.
         progress = min(elapsed / budget, 1.0)
         lr_scale = min(1.0, (step + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-        for group in optimizer.param_groups:
-            group["lr"] = args.lr * lr_scale
-        timing = step == 20  # one timed step: where does the time go?
-        marks = [_clock(device, timing)]
-        clips, captions = render_training_batch(rng, args.batch, args.size, device, args.caption_dropout)
-        latents = pack_latents(clips, autoencoder.config.factor) * autoencoder.config.scaling_factor
-        marks.append(_clock(device, timing))
-        with autocast:
-            loss, mse = diffusion_loss(unet, text_encoder, tokenizer, alphas_cumprod, latents, captions, args.snr_gamma)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss.item()} at step {step}")
-        marks.append(_clock(device, timing))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        marks.append(_clock(device, timing))
-        torch.nn.utils.clip_grad_norm_([p for m in modules for p in m.parameters()], 1.0)
-        optimizer.step()
-        if ema:
-            ema.update()
-        if timing:
-            marks.append(_clock(device, True))
-            names = ("render", "forward", "backward", "optimizer+ema")
-            print("step timing ms:", {n: round(1000 * (b - a), 1) for n, a, b in zip(names, marks, marks[1:])}, flush=True)
+        latents, ids = trainer.batch()
+        loss, mse = trainer.step(latents, ids, args.lr * lr_scale)
+        losses.append(mse)
         step += 1
-        running.append(mse.item() if step % 10 == 0 or step < 10 else None)
         if step % args.log_every == 0 or step < 4:
-            values = [v for v in running if v is not None]
-            entry = {"step": step, "seconds": round(time.time() - start, 1), "mse": round(float(np.mean(values)), 5),
+            values = torch.stack(losses)  # the one GPU sync of the loop
+            if not torch.isfinite(values).all():
+                raise FloatingPointError(f"training loss is not finite between steps {step - len(losses) + 1} and {step}")
+            entry = {"step": step, "seconds": round(time.time() - start, 1), "mse": round(values.mean().item(), 5),
                      "lr": round(args.lr * lr_scale, 7), "clips_per_s": round(step * args.batch / (time.time() - start), 1)}
             log.append(entry)
-            running = []
+            losses = []
             print(json.dumps(entry), flush=True)
         if time.time() - last_checkpoint > args.checkpoint_minutes * 60:
             checkpoint(final=False)
@@ -321,14 +399,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _clock(device: torch.device, sync: bool) -> float:
-    if sync and device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.time()
-
-
 def _run_summary(info: dict) -> dict:
-    return {k: info.get(k) for k in ("steps", "batch", "train_seconds", "device", "args")}
+    return {k: info.get(k) for k in ("steps", "batch", "clips_seen", "train_seconds", "device", "args")}
+
+
+def _clips(run: dict) -> int:
+    return int(run.get("clips_seen") or run["steps"] * run["batch"])
 
 
 def main(argv: list[str] | None = None) -> int:
