@@ -229,3 +229,52 @@ def test_cuda_default_checkpointing_on_a_zeroscope_shaped_unet():
                                 cross_attention_dim=8, attention_head_dim=4, sample_size=8)
     assert default_checkpoint_patterns(unet) == ("down_blocks.0.*", "up_blocks.3.*")
     assert select_checkpoint_units(unet, default_checkpoint_patterns(unet))
+
+
+class _AsVPrediction(torch.nn.Module):
+    """The tiny epsilon UNet re-expressed as a v-prediction model: v = (eps - sqrt(1-a) x_t) / sqrt(a)."""
+
+    def __init__(self, unet, alphas):
+        super().__init__()
+        self.unet, self.alphas = unet, alphas
+
+    def forward(self, sample, timestep, encoder_hidden_states):
+        from types import SimpleNamespace
+
+        eps = self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states).sample
+        a = self.alphas[timestep].view(-1, 1, 1, 1, 1).to(eps.dtype)
+        return SimpleNamespace(sample=(eps - (1 - a).sqrt() * sample) / a.sqrt())
+
+
+@pytest.mark.parametrize("score", ["dds", "sds"])
+def test_v_prediction_models_give_the_same_vdds_update(setup, score):
+    """A v-prediction model (the embedded prior) must give the update its noise predictions imply:
+    EditStep converts v to eps with the x_t of each branch (target and source differ)."""
+    model, x_src, emb, mask, x, noise = setup
+    alphas = model.alphas_cumprod.float()
+    config = EditConfig(lambda_s=0.0, lambda_t=0.0, score=score)
+    plain = FastPath(fuse_null_branch=False, checkpoint=(), chunk_temporal_attention=False)
+    with EditStep(model.unet, x_src, emb, mask, alphas, config, plain) as step:
+        reference = step(x, 300, noise)
+    v_model = _AsVPrediction(model.unet, alphas)
+    with EditStep(v_model, x_src, emb, mask, alphas, config, plain, prediction_type="v_prediction") as step:
+        converted = step(x, 300, noise)
+    assert _rel(converted.update, reference.update) < TOL
+    # Reading v as if it were eps gives another update: the conversion is not a no-op.
+    with EditStep(v_model, x_src, emb, mask, alphas, config, plain) as step:
+        assert _rel(step(x, 300, noise).update, reference.update) > 0.1
+    with pytest.raises(ValueError, match="can convert"):
+        EditStep(model.unet, x_src, emb, mask, alphas, config, plain, prediction_type="sample")
+
+
+def test_fused_null_branch_converts_v_predictions_too(setup):
+    """The fused path takes eps(x_t, null) from the with-grad pass: it must convert it like the rest."""
+    model, x_src, emb, mask, x, noise = setup
+    alphas = model.alphas_cumprod.float()
+    config = EditConfig(lambda_s=0.1, lambda_t=0.1)
+    updates = {}
+    for fuse in (True, False):
+        fast_path = FastPath(fuse_null_branch=fuse, checkpoint=(), chunk_temporal_attention=False)
+        with EditStep(model.unet, x_src, emb, mask, alphas, config, fast_path, prediction_type="v_prediction") as step:
+            updates[fuse] = step(x, 400, noise).update
+    assert _rel(updates[True], updates[False]) < TOL

@@ -91,3 +91,62 @@ def test_classifier_reports_no_object_on_an_empty_clip():
 
     result = classify_clip(render_background_frames(ClipSpec(background="black", texture="striped")))
     assert result.colour is None and result.shape is None
+
+
+def test_classifier_holds_under_realistic_degradations():
+    from dreammotion.prior.classify import DEGRADATIONS, degrade, validate
+
+    rng = np.random.default_rng(5)
+    specs = [sample_spec(rng, held_out="any") for _ in range(40)]
+    report = validate(specs, seed=1)
+    assert set(report) == set(DEGRADATIONS)
+    for name, row in report.items():
+        assert row["colour_accuracy"] >= 0.95 and row["shape_accuracy"] >= 0.9, (name, row)
+    # The degradations really change the pixels (a no-op would make the check above meaningless).
+    clip = render(specs[0])[0]
+    assert np.abs(degrade(clip, np.random.default_rng(0), noise=10.0).astype(int) - clip).mean() > 5
+
+
+def test_background_noise_measures_the_pixel_noise_of_a_plain_background():
+    from dreammotion.prior.gates import background_noise
+
+    clip = render(ClipSpec(colour="yellow", background="black"))[0]
+    assert background_noise(clip, "black") == 0.0
+    rng = np.random.default_rng(0)
+    noisy = np.clip(clip + rng.normal(0, 8, clip.shape), 0, 255).astype(np.uint8)
+    assert 6.0 < background_noise(noisy, "black") < 8.5  # clipping at 0 trims a little
+    tinted = np.clip(clip.astype(int) + 30, 0, 255).astype(np.uint8)  # a uniform tint is not noise
+    assert background_noise(tinted, "black") < 1.0
+    assert background_noise(rng.integers(0, 256, clip.shape).astype(np.uint8), "black") > 60
+
+
+def test_gates_report_and_card_section_come_from_one_function(tmp_path):
+    from dreammotion.prior import gates
+
+    model = load_t2v(SHIPPED[32])
+    report, clips = gates.gates(model, n=2, steps=2, guidance_scale=5.0, seed=0)
+    assert clips.shape == (2, 8, 32, 32, 3)
+    for key in ("colour_accuracy", "shape_accuracy"):
+        assert 0.0 <= report["held_out"][key] <= 1.0
+    assert report["background_noise_std"] >= 0 and set(report["passed"]) == {
+        "held_out.colour_accuracy", "held_out.shape_accuracy", "background_noise_std"}
+    card = tmp_path / "README.md"
+    card.write_text("# model\n\nintro\n\n## Gates\n\n<!-- gates:begin -->\nold\n<!-- gates:end -->\n\ntail\n")
+    report["clips_seen"] = 10
+    gates.write_card_section(card, report)
+    text = card.read_text()
+    assert "old" not in text and text.startswith("# model") and text.rstrip().endswith("tail")
+    assert gates.card_section(report) in text
+
+
+def test_shipped_gates_are_the_model_cards():
+    """gates.json holds the keys the issue names, and the card's Gates section is generated from it."""
+    from dreammotion.prior.gates import card_section
+
+    report = json.loads((SHIPPED[32] / "gates.json").read_text())
+    for key in ("colour_accuracy", "shape_accuracy"):
+        assert 0.0 <= report["held_out"][key] <= 1.0
+    assert report["background_noise_std"] >= 0 and report["clips_seen"] > 0
+    info = json.loads((SHIPPED[32] / "training.json").read_text())
+    assert report["clips_seen"] == info["total_clips_seen"]
+    assert card_section(report) in (SHIPPED[32] / "README.md").read_text()

@@ -155,6 +155,20 @@ class FastPath:
         return default_checkpoint_patterns(unet) if device.type == "cuda" else ()
 
 
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
+def to_epsilon(prediction: torch.Tensor, x_t: torch.Tensor, sqrt_a: torch.Tensor, sqrt_1a: torch.Tensor,
+               prediction_type: str) -> torch.Tensor:
+    """The noise prediction for a UNet output: as it is for epsilon models; from
+    v = sqrt(a) eps - sqrt(1-a) x0 and x_t = sqrt(a) x0 + sqrt(1-a) eps, eps = sqrt(a) v + sqrt(1-a) x_t."""
+    if prediction_type == "epsilon":
+        return prediction
+    if prediction_type == "v_prediction":
+        return sqrt_a * prediction + sqrt_1a * x_t.float()
+    raise ValueError(f"unsupported prediction type {prediction_type!r}")
+
+
 @dataclass
 class PromptEmbeddings:
     target: torch.Tensor  # (tokens, dim), in the UNet's dtype and device
@@ -189,7 +203,14 @@ class EditStep:
         alphas: torch.Tensor,
         config: EditConfig,
         fast_path: FastPath | None = None,
+        prediction_type: str = "epsilon",
     ):
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(
+                f"the model predicts {prediction_type!r}; V-DDS needs noise predictions and can convert "
+                f"from {' or '.join(PREDICTION_TYPES)} only"
+            )
+        self.prediction_type = prediction_type
         self.unet = unet
         self.x_src = x_src
         self.embeddings = embeddings
@@ -262,7 +283,10 @@ class EditStep:
                 source_keys = {n: k[-self.frames :] for n, k in capture.keys.items()}
             else:
                 out = unet(batch, timesteps, encoder_hidden_states=batch_embeddings)
-            eps = dict(zip((b[0] for b in branches), out.sample.float()))
+            eps = {
+                name: to_epsilon(pred, video[0], sqrt_a, sqrt_1a, self.prediction_type)
+                for (name, video, _), pred in zip(branches, out.sample.float())
+            }
             del out, batch
 
         # 2) with-grad pass over x_t | null: S-SSM and T-SSM. Fused, it runs to the end and also
@@ -276,7 +300,9 @@ class EditStep:
                 truncate=cfg.truncate_forward and not self.fuse,
             )
             if self.fuse:
-                eps["target_null"] = out.sample.detach().float()[0]
+                eps["target_null"] = to_epsilon(
+                    out.sample.detach().float()[0], x_t[0], sqrt_a, sqrt_1a, self.prediction_type
+                )
             del out  # frees what the tail after the last key layer saved for backward
             ssm_grad, loss_s, loss_t = ssm_gradient(capture.keys, source_keys, x, cfg, self.frames, gram=None)
             capture.keys = {}
@@ -372,7 +398,8 @@ def dreammotion_edit(
     alphas = model.alphas_cumprod.to(device, torch.float32)
     if config.t_max >= len(alphas):
         raise ValueError(f"t_max={config.t_max} is beyond the model's {len(alphas)} training timesteps")
-    step = EditStep(unet, x_src, embeddings, mask, alphas, config, fast_path)
+    prediction_type = model.scheduler.config.get("prediction_type", "epsilon")
+    step = EditStep(unet, x_src, embeddings, mask, alphas, config, fast_path, prediction_type)
 
     x = x_src.clone().requires_grad_(True)
     if config.optimizer == "sgd":

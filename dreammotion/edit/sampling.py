@@ -43,7 +43,9 @@ def denoise_from(
     x = scheduler.add_noise(x, noise, timesteps[:1].to(model.device))
     embeddings = torch.stack([prompt_embedding, null_embedding]).to(model.device, model.dtype)
     for t in tqdm(timesteps, desc="denoise", disable=not progress):
-        eps = model.unet(torch.cat([x, x]).to(model.dtype), t.to(model.device), encoder_hidden_states=embeddings).sample.float()
-        eps = eps[1:] + guidance_scale * (eps[:1] - eps[1:])
-        x = scheduler.step(eps, t, x, eta=0.0).prev_sample
+        # The model's own prediction (noise or v, per its scheduler config): guidance is linear in
+        # either, and scheduler.step converts.
+        pred = model.unet(torch.cat([x, x]).to(model.dtype), t.to(model.device), encoder_hidden_states=embeddings).sample.float()
+        pred = pred[1:] + guidance_scale * (pred[:1] - pred[1:])
+        x = scheduler.step(pred, t, x, eta=0.0).prev_sample
     return x.cpu()

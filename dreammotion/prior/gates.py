@@ -95,15 +95,17 @@ def measure_background_noise(model, rng, n: int, *, steps: int, guidance_scale: 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", default=None, help="model folder (not needed with --from-report)")
     parser.add_argument("--n", type=int, default=48, help="prompts per group (held-out pairs, training pairs, plain backgrounds)")
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps")
     parser.add_argument("--guidance-scale", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", type=Path, required=True, help="gates.json to write")
+    parser.add_argument("--out", type=Path, default=None, help="gates.json to write")
     parser.add_argument("--grid", type=Path, default=None, help="PNG grid of the held-out samples")
     parser.add_argument("--card", type=Path, default=None, help="model card whose Gates section is rewritten")
+    parser.add_argument("--from-report", type=Path, default=None,
+                        help="rewrite --card from this gates.json (measured earlier, e.g. on a GPU) instead of sampling")
 
 
 def gates(model, *, n: int, steps: int, guidance_scale: float, seed: int) -> tuple[dict, np.ndarray]:
@@ -176,6 +178,13 @@ def write_card_section(card: Path, report: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.from_report:
+        if not args.card:
+            raise SystemExit("--from-report rewrites a model card: give --card")
+        write_card_section(args.card, json.loads(args.from_report.read_text()))
+        return 0
+    if not args.model:
+        raise SystemExit("--model is required (unless --from-report)")
     import torch
 
     from dreammotion.models import load_t2v
@@ -193,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
     report["command"] = "python -m dreammotion.prior.gates " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "device"
     )
-    write_json(args.out, report)
+    if args.out:
+        write_json(args.out, report)
     if args.grid:
         save_grid(clips, args.grid, scale=2)
     if args.card:

@@ -37,10 +37,9 @@ def sample_clips(
         latents = torch.randn(shape, generator=generator).to(model.device, model.dtype)
         scheduler.set_timesteps(steps)
         for t in scheduler.timesteps:
-            eps = model.unet(torch.cat([latents, latents]), t, encoder_hidden_states=text).sample
-            eps_uncond, eps_cond = eps.chunk(2)
-            eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
-            latents = scheduler.step(eps, t, latents).prev_sample
+            # noise or v per the model's scheduler config; scheduler.step converts
+            pred_uncond, pred_cond = model.unet(torch.cat([latents, latents]), t, encoder_hidden_states=text).sample.chunk(2)
+            latents = scheduler.step(pred_uncond + guidance_scale * (pred_cond - pred_uncond), t, latents).prev_sample
         for clip_latents in latents:
             pixels = model.decode_latents(clip_latents[None])  # (F, 3, H, W) in [-1, 1]
             outputs.append(((pixels.permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).byte().cpu().numpy())
