@@ -129,3 +129,14 @@ def test_results_is_ignored_only_at_the_top():
         pytest.skip("not a git checkout")
     assert ignored("results/tables/summary.md")
     assert not ignored("bench/results/h100_zeroscope_24f.json")
+
+
+def test_license_is_the_apache_2_0_text_pyproject_declares():
+    import hashlib
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == {"text": "Apache-2.0"}
+    text = (ROOT / "LICENSE").read_bytes()
+    # md5 of https://www.apache.org/licenses/LICENSE-2.0.txt, byte for byte
+    assert hashlib.md5(text).hexdigest() == "3b83ef96387f14655fc854ddc3c6bd57"
