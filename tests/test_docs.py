@@ -140,3 +140,18 @@ def test_license_is_the_apache_2_0_text_pyproject_declares():
     text = (ROOT / "LICENSE").read_bytes()
     # md5 of https://www.apache.org/licenses/LICENSE-2.0.txt, byte for byte
     assert hashlib.md5(text).hexdigest() == "3b83ef96387f14655fc854ddc3c6bd57"
+
+
+def test_make_test_quick_runs_the_fast_tests_and_the_readme_says_so():
+    import shutil
+    import tomllib
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    dry = subprocess.run(["make", "-n", "test-quick"], cwd=ROOT, capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert 'pytest -q -m "not slow and not slurm"' in dry.stdout
+    # the markers it deselects are the ones the tests declare
+    markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["markers"]
+    assert {m.split(":")[0] for m in markers} >= {"slow", "slurm"}
+    assert "make test-quick" in (ROOT / "README.md").read_text()
