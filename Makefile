@@ -1,5 +1,5 @@
 # The two commands of the README's quickstart.
-.PHONY: setup demo test
+.PHONY: setup demo test test-quick
 
 setup:
 	bash scripts/setup.sh
@@ -11,3 +11,7 @@ demo: setup
 # Unit tests, the end-to-end workflow test, and the SLURM test (needs root for apt and daemons).
 test: setup
 	HF_HUB_OFFLINE=1 DREAMMOTION_TEST_SLURM=1 .venv/bin/python -m pytest -q
+
+# The fast tests only: no end-to-end workflow runs, no SLURM (no root needed).
+test-quick: setup
+	HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q -m "not slow and not slurm"

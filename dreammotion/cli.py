@@ -30,8 +30,22 @@ STAGES = {
 }
 
 
+def version() -> str:
+    """The installed distribution's version; the package's own ``__version__`` when not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as distribution_version
+
+    try:
+        return distribution_version("dreammotion")
+    except PackageNotFoundError:
+        import dreammotion
+
+        return dreammotion.__version__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dreammotion", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"dreammotion {version()}")
     parser.add_argument(
         "--failure-record",
         metavar="JSON",

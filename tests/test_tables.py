@@ -86,7 +86,8 @@ def test_missing_is_shown_as_missing_never_as_zero(tmp_path, records):
 def test_written_tables_csv_markdown_latex(tmp_path, records):
     paths = aggregate.write_tables(aggregate.load_records(write_records(tmp_path, records)), tmp_path / "tables")
     names = sorted(p.rsplit("/", 1)[1] for p in paths)
-    assert names == ["edits.csv", "edits.md", "edits.tex", "summary.csv", "summary.md", "variants.csv", "variants.md", "variants.tex"]
+    assert names == ["edits.csv", "edits.md", "edits.tex", "summary.csv", "summary.md", "summary_settings.csv",
+                     "variants.csv", "variants.md", "variants.tex"]
     out = tmp_path / "tables"
 
     variants = list(csv.DictReader(io.StringIO((out / "variants.csv").read_text())))
@@ -100,7 +101,13 @@ def test_written_tables_csv_markdown_latex(tmp_path, records):
     assert len(summary) == 5
     failed_row = next(r for r in summary if r["status"] == "failed")
     assert failed_row["error"] == "NumericalError: loss is NaN at iteration 7"
-    assert {"settings.lr", "settings.iterations", "final_losses.vdds", "runtime_s", "peak_memory_mib"} <= set(summary[0])
+    assert {"final_losses.vdds", "runtime_s", "peak_memory_mib", "source_prompt"} <= set(summary[0])
+    assert not [c for c in summary[0] if c.startswith("settings")]  # the settings have their own file
+    settings = list(csv.DictReader(io.StringIO((out / "summary_settings.csv").read_text())))
+    assert list(settings[0]) == ["id", "variant", "iterations", "lr"]
+    assert [(r["id"], r["variant"], r["lr"], r["iterations"]) for r in settings][:2] == [
+        ("car", "full", "0.1", "200"), ("cat", "full", "0.1", "200")]
+    assert next(r for r in settings if r["variant"] == "no_temporal" and r["id"] == "cat")["lr"] == ""  # failed
     header = (out / "summary.csv").read_text().split("\n")[0].split(",")
     assert len(header) == len(set(header)), header  # runtime_s is one column, not two
     assert [r["runtime_s"] for r in summary if r["variant"] == "full"] == ["30.0", "20.0", "10.0"]  # car, cat, dog
@@ -128,7 +135,7 @@ def check_markdown_tables(text: str) -> None:
         assert len(lines) >= 2
         counts = {len(re.findall(r"(?<!\\)\|", line)) for line in lines}
         assert len(counts) == 1, lines
-        assert re.fullmatch(r"\|(---:?\|)+", lines[1])
+        assert re.fullmatch(r"\|(:?-{3,}:?\|)+", lines[1])
 
 
 def check_latex(text: str) -> None:
@@ -186,3 +193,52 @@ def test_tables_cli(tmp_path, records):
     assert main(["tables", "--metrics", *paths, "--out-dir", str(tmp_path / "tables")]) == 0
     assert (tmp_path / "tables" / "variants.tex").is_file()
     assert main(["tables", "--metrics", str(tmp_path / "missing.json"), "--out-dir", str(tmp_path / "t2")]) == 1
+
+
+def test_summary_markdown_starts_with_a_compact_per_edit_table(tmp_path, records):
+    records[0]["settings"] = {"lr": 0.1, "iterations": 200, "seed": 4}
+    paths = aggregate.write_tables(aggregate.load_records(write_records(tmp_path, records)), tmp_path / "tables")
+    text = (tmp_path / "tables" / "summary.md").read_text()
+    check_markdown_tables(text)
+    lines = text.split("\n")
+    header = [c.strip() for c in next(line for line in lines if line.startswith("|")).strip("|").split("|")]
+    assert header == ["id", "variant", "status", "CLIP text ↑", "LPIPS (alex) ↓", "runtime (s)"]
+    first = [c.strip() for c in lines[lines.index(next(line for line in lines if line.startswith("|"))) + 2].strip("|").split("|")]
+    assert first == ["car", "full", "ok", "missing", "0.2", "30"]
+    # the means of the headline columns, per variant
+    means = [line for line in lines if line.startswith("| full ")]
+    assert [c.strip() for c in means[-1].strip("|").split("|")] == ["full", "3", "0", "0.25", "0.2", "20"]
+    # settings: the differing ones named, the constant ones once, never as 43 columns
+    assert "Differ between edits (per edit: `summary_settings.csv`): `seed`." in text
+    assert "The same for every edit: `iterations=200`, `lr=0.1`." in text
+    assert str(tmp_path / "tables" / "summary_settings.csv") in paths
+
+
+def test_infinite_psnr_is_capped_in_means_with_a_footnote(tmp_path):
+    recs = [
+        record("a", "full", {"gt_psnr": metric(math.inf), "gt_ssim": metric(1.0)}),
+        record("b", "full", {"gt_psnr": metric(20.0), "gt_ssim": metric(0.5)}),
+    ]
+    loaded = aggregate.load_records(write_records(tmp_path, recs))
+    stats = aggregate.metric_stats(loaded, "gt_psnr")
+    assert (stats.mean, stats.capped, stats.n) == (pytest.approx((aggregate.PSNR_CAP_DB + 20) / 2), 1, 2)
+    assert stats.std == pytest.approx(math.sqrt(2) * (aggregate.PSNR_CAP_DB - 20) / 2)
+    assert aggregate.metric_stats(loaded, "gt_ssim").capped == 0
+    aggregate.write_tables(loaded, tmp_path / "tables")
+    out = tmp_path / "tables"
+    summary = (out / "summary.md").read_text()
+    assert re.search(r"\| a +\| full +\| ok +\| +inf +\|", summary)  # the per-edit cell as measured
+    assert "PSNR¹ ↑" in summary and "¹ PSNR is infinite" in summary and "1 value(s) capped" in summary
+    assert re.search(r"\| +60 ± 56.57 \(n=2, 1 capped\) +\|", (out / "variants.md").read_text())
+    assert "as 100 dB" in (out / "variants.md").read_text() and "as 100 dB" in (out / "variants.tex").read_text()
+    variants = list(csv.DictReader(io.StringIO((out / "variants.csv").read_text())))
+    assert (float(variants[0]["gt_psnr_mean"]), variants[0]["gt_psnr_capped"]) == (60.0, "1")
+    assert "gt_ssim_capped" not in variants[0]
+    check_latex((out / "variants.tex").read_text())
+
+
+def test_csv_writer_keeps_integers_and_full_precision():
+    table = formats.Table(["a", "b", "c"])
+    table.add([1, 0.1 + 0.2, None])
+    table.add([None, math.inf, "x,y"])
+    assert formats.to_csv(table) == 'a,b,c\n1,0.30000000000000004,\n,inf,"x,y"\n'

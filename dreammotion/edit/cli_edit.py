@@ -40,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id", default="", help="manifest row id (recorded in edit.json)")
     p.add_argument("--variant", default="", help="method variant name (recorded in edit.json)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--progress-every", type=int, default=0, metavar="N",
+                   help="print one progress line every N iterations instead of the progress bar (for logs)")
     p.add_argument("--local-gpus", type=int, default=0,
                    help="GPUs of this machine to share between concurrent jobs (0: leave CUDA_VISIBLE_DEVICES alone)")
     p.add_argument("--gpu-lock-dir", default="results/.gpu-locks", help="lock files for --local-gpus")
@@ -65,6 +67,7 @@ def _run_dreammotion(model, source_latents, masks, args, config, embeddings) -> 
             checkpoint_path=args.checkpoint,
             text_embeddings=embeddings,
             progress=not args.no_progress,
+            progress_every=args.progress_every,
         )
     except ValueError as err:  # bad prompt length, mask shape, layer pattern...
         raise InputError(str(err)) from err
@@ -80,7 +83,8 @@ def run_sdedit(model, source_latents, args, config, embeddings) -> EditResult:
     latents = denoise_from(
         model, source_latents, embed(args.target_prompt), embed(""),
         strength=float(settings["strength"]), steps=int(settings["steps"]),
-        guidance_scale=config.guidance_scale, seed=config.seed, progress=not args.no_progress,
+        guidance_scale=config.guidance_scale, seed=config.seed,
+        progress=not (args.no_progress or args.progress_every),
     )
     peak, kind = peak_memory(model.device)
     config.extra = {"method": "sdedit", **settings}

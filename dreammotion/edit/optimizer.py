@@ -371,14 +371,16 @@ def dreammotion_edit(
     checkpoint_path: str | Path | None = None,
     text_embeddings: dict[str, torch.Tensor] | None = None,
     progress: bool = True,
+    progress_every: int = 0,
     fast_path: FastPath | None = None,
 ) -> EditResult:
     """Optimise the latents of the edited video, starting from the source latents.
 
     model: a ``dreammotion.models.T2VModel``. source_latents: (1, C, F, h, w). masks: (F, H, W) in
     [0, 1] at frame resolution, or None (no mask). text_embeddings: optional {prompt: (tokens, dim)}
-    cache, so that many rows share one text encoder pass per prompt. fast_path: how an iteration is
-    computed (same result; default ``FastPath()``).
+    cache, so that many rows share one text encoder pass per prompt. progress_every: when > 0, one
+    printed line every that many iterations instead of the progress bar (for log files). fast_path:
+    how an iteration is computed (same result; default ``FastPath()``).
     """
     unet = model.unet
     device, dtype = model.device, model.dtype
@@ -424,8 +426,8 @@ def dreammotion_edit(
 
     source_std = float(x_src.std()) or 1.0
     with step:
-        bar = tqdm(range(start, config.iterations), desc="dreammotion edit", disable=not progress,
-                   initial=start, total=config.iterations)
+        bar = tqdm(range(start, config.iterations), desc="dreammotion edit",
+                   disable=not progress or progress_every > 0, initial=start, total=config.iterations)
         for it in bar:
             gen = _iteration_generator(config.seed, it)
             t = int(torch.randint(config.t_min, config.t_max + 1, (1,), generator=gen))
@@ -451,6 +453,11 @@ def dreammotion_edit(
             }
             log.append(row)
             bar.set_postfix(loss_s=f"{row['loss_s']:.3g}", loss_t=f"{row['loss_t']:.3g}", change=f"{change:.3g}")
+            if progress_every > 0 and ((it + 1) % progress_every == 0 or it + 1 == config.iterations):
+                spent = time.perf_counter() - started
+                left = spent / (it + 1 - start) * (config.iterations - it - 1)
+                print(f"[dreammotion] iteration {it + 1}/{config.iterations}: {spent:.0f} s, ~{left:.0f} s left, "
+                      f"loss_s={row['loss_s']:.3g} loss_t={row['loss_t']:.3g} change={change:.3g}", flush=True)
             if not math.isfinite(change) or change > config.divergence_factor * source_std:
                 raise NumericalError(
                     f"iteration {it}: the edit diverged (latent change std {change:.3g} > "

@@ -32,6 +32,23 @@ def _vae_classes():
     return {"AutoencoderKL": AutoencoderKL, "PixelShuffleAutoencoder": PixelShuffleAutoencoder}
 
 
+def move_module(
+    module: torch.nn.Module, device: torch.device | str, dtype: torch.dtype | None = None
+) -> torch.nn.Module:
+    """``module.to(device, dtype)`` without diffusers' spurious float32 warning.
+
+    diffusers' ``ModelMixin.to`` warns "There are modules ... that should be kept in float32: []"
+    on every dtype cast, even when the model keeps no module in float32 (the list is empty). For
+    such models the cast is exactly ``torch.nn.Module.to``; a model that does keep modules in
+    float32 goes through its own ``to`` (and its warning, which then means something).
+    """
+    if dtype is None:
+        return module.to(device)
+    if getattr(module, "_keep_in_fp32_modules", None):
+        return module.to(device=device, dtype=dtype)
+    return torch.nn.Module.to(module, device=device, dtype=dtype)
+
+
 def _looks_like_path(pretrained: str) -> bool:
     # Hub ids of text-to-video models are "owner/name"; anything else is meant as a folder.
     return pretrained.startswith((".", "/", "~")) or pretrained.count("/") != 1
@@ -89,7 +106,7 @@ class T2VModel:
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "T2VModel":
         for module in (self.unet, self.vae, self.text_encoder):
-            module.to(device=device, dtype=dtype) if dtype is not None else module.to(device)
+            move_module(module, device, dtype)
         return self
 
     # -- text ---------------------------------------------------------------------------------
@@ -154,16 +171,22 @@ def load_t2v(
         _check_local_folder(local)
         pretrained = str(local)
     common = {"revision": revision} if revision else {}
+    # Load in the target dtype (diffusers: torch_dtype=, transformers 5: dtype=) rather than
+    # casting afterwards, which is what diffusers asks for.
     try:
-        unet = UNet3DConditionModel.from_pretrained(pretrained, subfolder="unet", variant=variant, **common)
+        unet = UNet3DConditionModel.from_pretrained(
+            pretrained, subfolder="unet", variant=variant, torch_dtype=dtype, **common
+        )
         vae_config = UNet3DConditionModel.load_config(pretrained, subfolder="vae", **common)
         vae_name = vae_config.get("_class_name")
         if vae_name not in _vae_classes():
             raise ModelLoadError(
                 f"{pretrained}/vae is a {vae_name!r}; supported autoencoders: {', '.join(_vae_classes())}"
             )
-        vae = _vae_classes()[vae_name].from_pretrained(pretrained, subfolder="vae", variant=variant, **common)
-        text_encoder = CLIPTextModel.from_pretrained(pretrained, subfolder="text_encoder", **common)
+        vae = _vae_classes()[vae_name].from_pretrained(
+            pretrained, subfolder="vae", variant=variant, torch_dtype=dtype, **common
+        )
+        text_encoder = CLIPTextModel.from_pretrained(pretrained, subfolder="text_encoder", dtype=dtype, **common)
         tokenizer = AutoTokenizer.from_pretrained(pretrained, subfolder="tokenizer", **common)
         # DDIM over the model's own training schedule: we need its alphas_cumprod, and DDIM sampling
         # for the SDEdit baseline and the video-to-video upsampler.
@@ -177,4 +200,4 @@ def load_t2v(
         module.requires_grad_(False)
         module.eval()
     model = T2VModel(unet, vae, text_encoder, tokenizer, scheduler, source=pretrained)
-    return model.to(device, dtype)
+    return model.to(device, dtype)  # the device; the dtype only for modules without weights

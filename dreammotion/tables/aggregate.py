@@ -2,14 +2,22 @@
 
 Written to the output folder:
 
-- ``summary.csv`` / ``summary.md``: one row per edit (id, variant, status, error, prompts, settings,
-  runtime, peak memory, final losses, metrics); the Markdown also lists the failed edits with their
-  error and every missing/failed metric with its reason.
+- ``summary.md``: for a person. First one compact row per edit (id, variant, status, the headline
+  metrics, runtime) and the per-variant means of those columns; then the settings (which ones
+  differ between edits, which are the same for all), the failed edits with their error, and every
+  missing/failed metric with its reason.
+- ``summary.csv``: one row per edit with everything but the settings (id, variant, status, error,
+  prompts, runtime, peak memory, final losses, every metric).
+- ``summary_settings.csv``: one row per edit with its edit settings (one column per setting).
 - ``edits.csv|md|tex``: one row per (edit, variant) with the metric values.
 - ``variants.csv|md|tex``: one row per method variant, each metric as mean ± sample std (ddof=1)
   over the edits where it is "ok". Missing and failed metrics are excluded from the mean and counted
   (``n``, ``missing``, ``failed``); they are never averaged as 0. The CSV has separate numeric
-  columns (``{metric}_mean``, ``_std``, ``_n``, ``_missing``, ``_failed``).
+  columns (``{metric}_mean``, ``_std``, ``_n``, ``_missing``, ``_failed``, and for PSNR ``_capped``).
+
+PSNR is infinite for a frame identical to the ground truth. In means (and stds) an infinite PSNR
+counts as ``PSNR_CAP_DB`` (100 dB) and is counted as capped; the tables say so in a footnote.
+Per-edit cells keep the value as measured (``inf``).
 
 A metric an edit does not have at all (e.g. ground-truth metrics of a real video) is left empty
 and not counted: it does not apply to that edit.
@@ -93,6 +101,21 @@ def metric_header(name: str) -> str:
 # -- aggregation ----------------------------------------------------------------------------------
 
 
+PSNR_CAP_DB = 100.0  # an infinite PSNR (frame identical to the ground truth) counts as this in means
+
+
+def is_capped_metric(name: str) -> bool:
+    """Metrics whose infinite values are capped at PSNR_CAP_DB in means: the PSNRs."""
+    return "psnr" in name
+
+
+def psnr_footnote(capped: int) -> str:
+    return (
+        f"PSNR is infinite where an edit equals the ground truth exactly; means and stds count an "
+        f"infinite PSNR as {PSNR_CAP_DB:g} dB ({capped} value(s) capped here). Per-edit cells show inf."
+    )
+
+
 @dataclass
 class MetricStats:
     mean: float | None
@@ -100,6 +123,7 @@ class MetricStats:
     n: int  # edits where the metric is ok
     missing: int
     failed: int
+    capped: int = 0  # infinite values counted as PSNR_CAP_DB
 
     def display(self) -> str:
         counts = [f"n={self.n}"]
@@ -107,6 +131,8 @@ class MetricStats:
             counts.append(f"{self.missing} missing")
         if self.failed:
             counts.append(f"{self.failed} failed")
+        if self.capped:
+            counts.append(f"{self.capped} capped")
         if self.n == 0:
             head = "missing" if self.missing else "failed"
         elif self.std is None:
@@ -120,6 +146,10 @@ def metric_stats(records: list[dict], name: str) -> MetricStats:
     """Mean and std of one metric over the (successful) edits given; missing/failed counted, not averaged."""
     results = [r["metrics"][name] for r in records if r["status"] == "ok" and name in r["metrics"]]
     values = [float(x["value"]) for x in results if x["status"] == "ok"]
+    capped = 0
+    if is_capped_metric(name):
+        capped = sum(v == math.inf for v in values)
+        values = [PSNR_CAP_DB if v == math.inf else v for v in values]
     mean = float(np.mean(values)) if values else None
     std = float(np.std(values, ddof=1)) if len(values) >= 2 else None
     if std is not None and math.isnan(std):  # inf values: the spread is undefined
@@ -130,6 +160,7 @@ def metric_stats(records: list[dict], name: str) -> MetricStats:
         n=len(values),
         missing=sum(x["status"] == "missing" for x in results),
         failed=sum(x["status"] == "failed" for x in results),
+        capped=capped,
     )
 
 
@@ -163,7 +194,8 @@ def variants_tables(records: list[dict]) -> tuple[Table, Table]:
     """(numeric table for CSV, display table with 'mean ± std (n=..)' cells for Markdown/LaTeX)."""
     names = metric_names(records)
     stats = aggregate_by_variant(records)
-    numeric = Table(["variant", "edits", "failed_edits"] + [f"{n}_{s}" for n in names for s in ("mean", "std", "n", "missing", "failed")])
+    fields = lambda n: ("mean", "std", "n", "missing", "failed") + (("capped",) if is_capped_metric(n) else ())  # noqa: E731
+    numeric = Table(["variant", "edits", "failed_edits"] + [f"{n}_{f}" for n in names for f in fields(n)])
     display = Table(["variant", "edits", "failed edits"] + [metric_header(n) for n in names])
     display.numeric = set(display.columns[1:])
     for variant, per_metric in stats.items():
@@ -173,7 +205,7 @@ def variants_tables(records: list[dict]) -> tuple[Table, Table]:
         row = [variant, ok_edits, failed_edits]
         for name in names:
             s = per_metric[name]
-            row += [s.mean, s.std, s.n, s.missing, s.failed]
+            row += [s.mean, s.std, s.n, s.missing, s.failed] + ([s.capped] if is_capped_metric(name) else [])
         numeric.add(row)
         display.add([variant, ok_edits, failed_edits] + [per_metric[n].display() for n in names])
     return numeric, display
@@ -198,20 +230,18 @@ def _cost_cell(record: dict, key: str) -> object:
 
 
 def summary_table(records: list[dict]) -> Table:
+    """Everything of each edit but its settings (those: settings_table), for summary.csv."""
     names = [n for n in metric_names(records) if n not in COST_COLUMNS]
-    setting_keys = sorted({k for r in records for k in (r.get("settings") or {})})
     loss_keys = sorted({k for r in records for k in (r.get("final_losses") or {})})
     columns = ["id", "variant", "status", "error", "source_prompt", "target_prompt"]
-    columns += [f"settings.{k}" for k in setting_keys]
     columns += list(COST_COLUMNS)
     columns += [f"final_losses.{k}" for k in loss_keys]
     columns += names
     table = Table(columns)
     table.numeric = {*COST_COLUMNS, *names}
     for r in _sorted_records(records):
-        settings, losses = r.get("settings") or {}, r.get("final_losses") or {}
+        losses = r.get("final_losses") or {}
         row = [r["id"], r["variant"], r["status"], r.get("error"), r.get("source_prompt"), r.get("target_prompt")]
-        row += [_flat(settings.get(k)) for k in setting_keys]
         row += [_cost_cell(r, key) for key in COST_COLUMNS]
         row += [_flat(losses.get(k)) for k in loss_keys]
         row += [metric_cell(r, n) for n in names]
@@ -219,10 +249,102 @@ def summary_table(records: list[dict]) -> Table:
     return table
 
 
+def _setting_keys(records: list[dict]) -> list[str]:
+    return sorted({k for r in records for k in (r.get("settings") or {})})
+
+
+def settings_table(records: list[dict]) -> Table:
+    """One row per edit, one column per edit setting, for summary_settings.csv."""
+    keys = _setting_keys(records)
+    table = Table(["id", "variant"] + keys)
+    for r in _sorted_records(records):
+        settings = r.get("settings") or {}
+        table.add([r["id"], r["variant"]] + [_flat(settings.get(k)) for k in keys])
+    return table
+
+
+# The per-edit columns summary.md shows first, when the records have them.
+HEADLINE_METRICS = (
+    "clip_text_alignment",
+    "lpips_alex",
+    "lpips_vgg",
+    "motion_fidelity_cotracker",
+    "motion_fidelity_lucas_kanade",
+    "gt_psnr",
+    "gt_ssim",
+    "centroid_error_px",
+)
+
+
+def _label(name: str, footnote: str = "") -> str:
+    """The metric's short label, its footnote mark (PSNR in means) and its direction arrow."""
+    info = METRICS.get(name)
+    return (info.label if info else name) + footnote + metric_header(name)[len(name):]
+
+
+def compact_tables(records: list[dict]) -> tuple[Table, Table, int | None]:
+    """summary.md's first tables: (one row per edit, the means per variant, capped PSNR values).
+
+    The columns are the headline metrics the records have, and the runtime. The count of capped
+    values is None when no PSNR column is shown (no footnote needed).
+    """
+    present = set(metric_names(records))
+    names = [n for n in HEADLINE_METRICS if n in present] + ["runtime_s"]
+    cell = lambda r, n: _cost_cell(r, n) if n in COST_COLUMNS else metric_cell(r, n)  # noqa: E731
+    per_edit = Table(["id", "variant", "status"] + [_label(n) for n in names])
+    per_edit.numeric = set(per_edit.columns[3:])
+    for r in _sorted_records(records):
+        per_edit.add([r["id"], r["variant"], r["status"]] + [cell(r, n) for n in names])
+    marks = {n: "¹" if is_capped_metric(n) else "" for n in names}
+    means = Table(["variant", "ok edits", "failed edits"] + [_label(n, marks[n]) for n in names])
+    means.numeric = set(means.columns[1:])
+    capped = 0
+    for variant in variants_in_order(records):
+        of_variant = [r for r in records if r["variant"] == variant]
+        ok = [r for r in of_variant if r["status"] == "ok"]
+        row = [variant, len(ok), len(of_variant) - len(ok)]
+        for name in names:
+            if name not in present:  # the runtime of records without cost metrics: edit.json's number
+                values = [v for v in (cell(r, name) for r in ok) if isinstance(v, (int, float))]
+                row.append(float(np.mean(values)) if values else None)
+                continue
+            stats = metric_stats(of_variant, name)
+            capped += stats.capped
+            row.append(stats.mean if stats.n else ("missing" if stats.missing else "failed" if stats.failed else None))
+        means.add(row)
+    return per_edit, means, capped if any(marks.values()) else None
+
+
+def _settings_lines(records: list[dict]) -> list[str]:
+    """Which settings differ between edits and the values of those that do not."""
+    with_settings = [r["settings"] for r in records if r.get("settings")]
+    keys = _setting_keys(records)
+    if not keys:
+        return ["No settings recorded.", ""]
+    values = {k: {"" if s.get(k) is None else str(_flat(s.get(k))) for s in with_settings} for k in keys}
+    varying = [k for k in keys if len(values[k]) > 1]
+    same = [k for k in keys if len(values[k]) == 1]
+    lines = []
+    if varying:
+        lines.append("Differ between edits (per edit: `summary_settings.csv`): " + ", ".join(f"`{k}`" for k in varying) + ".")
+    else:
+        lines.append("Every edit ran with the same settings (per edit: `summary_settings.csv`).")
+    if same:
+        lines += ["", "The same for every edit: " + ", ".join(f"`{k}={next(iter(values[k]))}`" for k in same) + "."]
+    return lines + [""]
+
+
 def summary_markdown(records: list[dict]) -> str:
     from dreammotion.tables.formats import to_markdown
 
-    parts = ["# Summary of edits", "", to_markdown(summary_table(records))]
+    per_edit, means, capped = compact_tables(records)
+    parts = ["# Summary of edits", "", to_markdown(per_edit)]
+    parts += ["Means over the ok edits of each variant (mean ± std and counts: `variants.md`; every metric "
+              "per edit: `edits.md`; prompts, costs and final losses: `summary.csv`):", ""]
+    parts.append(to_markdown(means))
+    if capped is not None:
+        parts += [f"¹ {psnr_footnote(capped)}", ""]
+    parts += ["## Settings", ""] + _settings_lines(records)
     failed_edits = [r for r in _sorted_records(records) if r["status"] == "failed"]
     parts += ["## Failed edits", ""]
     if failed_edits:
@@ -244,7 +366,7 @@ def summary_markdown(records: list[dict]) -> str:
 
 
 def write_tables(records: list[dict], out_dir: str | Path) -> list[str]:
-    """Write summary.{csv,md}, edits.{csv,md,tex} and variants.{csv,md,tex}; returns the paths."""
+    """Write summary.{csv,md}, summary_settings.csv, edits.{csv,md,tex}, variants.{csv,md,tex}; returns the paths."""
     from dreammotion.tables.formats import to_csv
     from dreammotion.utils.atomic import write_text
 
@@ -252,11 +374,15 @@ def write_tables(records: list[dict], out_dir: str | Path) -> list[str]:
     paths = []
     write_text(out_dir / "summary.csv", to_csv(summary_table(records)))
     write_text(out_dir / "summary.md", summary_markdown(records))
-    paths += [str(out_dir / "summary.csv"), str(out_dir / "summary.md")]
+    write_text(out_dir / "summary_settings.csv", to_csv(settings_table(records)))
+    paths += [str(out_dir / "summary.csv"), str(out_dir / "summary.md"), str(out_dir / "summary_settings.csv")]
     paths += write_table(edits_table(records), out_dir / "edits", comment="one row per (edit, variant)")
     numeric, display = variants_tables(records)
     paths += write_table(numeric, out_dir / "variants", formats=("csv",))
-    paths += write_table(
-        display, out_dir / "variants", formats=("md", "tex"), comment="mean ± sample std over edits; missing/failed excluded and counted"
-    )
+    comment = "mean ± sample std over edits; missing/failed excluded and counted"
+    psnr = [n for n in metric_names(records) if is_capped_metric(n)]
+    if psnr:
+        stats = aggregate_by_variant(records)
+        comment += f". {psnr_footnote(sum(s[n].capped for s in stats.values() for n in psnr))}"
+    paths += write_table(display, out_dir / "variants", formats=("md", "tex"), comment=comment)
     return paths

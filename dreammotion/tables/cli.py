@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="per-edit metrics JSON files (results/metrics/{variant}/{id}.json) and failed-edit markers",
     )
-    parser.add_argument("--out-dir", required=True, help="folder for summary.{csv,md}, edits.{csv,md,tex}, variants.{csv,md,tex}")
+    parser.add_argument("--out-dir", required=True, help="folder for summary.{csv,md}, summary_settings.csv, edits.{csv,md,tex}, variants.{csv,md,tex}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,9 +1,12 @@
-"""A table (header + rows of cells) rendered as CSV, GitHub Markdown or a LaTeX booktabs tabular."""
+"""A table (header + rows of cells) rendered as CSV, GitHub Markdown or a LaTeX booktabs tabular.
+
+CSV and Markdown go through pandas (``DataFrame.to_csv``, ``DataFrame.to_markdown``, which uses
+tabulate); the LaTeX tabular is written here: pandas' ``Styler.to_latex`` would need jinja2 and
+still not map the cells' ± ↑ ↓ symbols.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass, field
 
@@ -33,21 +36,16 @@ def format_number(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def _csv_cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else ("-inf" if value < 0 else "nan"))
-    return str(value)
+def _frame(table: Table, cell=lambda v: v):
+    import pandas as pd
+
+    # dtype=object: every cell stays what it is (no int -> float for a column with empty cells)
+    return pd.DataFrame([[cell(v) for v in row] for row in table.rows], columns=table.columns, dtype=object)
 
 
 def to_csv(table: Table) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.columns)
-    for row in table.rows:
-        writer.writerow([_csv_cell(v) for v in row])
-    return buffer.getvalue()
+    """Numbers at full precision (repr), inf as "inf", empty cells empty."""
+    return _frame(table).to_csv(index=False, lineterminator="\n")
 
 
 def _markdown_cell(value: object) -> str:
@@ -56,11 +54,11 @@ def _markdown_cell(value: object) -> str:
 
 
 def to_markdown(table: Table) -> str:
-    lines = ["| " + " | ".join(_markdown_cell(c) for c in table.columns) + " |"]
-    lines.append("|" + "|".join("---:" if c in table.numeric else "---" for c in table.columns) + "|")
-    for row in table.rows:
-        lines.append("| " + " | ".join(_markdown_cell(v) for v in row) + " |")
-    return "\n".join(lines) + "\n"
+    """A GitHub (pipe) table with aligned columns, numbers as `format_number` writes them."""
+    frame = _frame(table, _markdown_cell)
+    frame.columns = [_markdown_cell(c) for c in table.columns]
+    align = ["right" if c in table.numeric else "left" for c in table.columns]
+    return frame.to_markdown(index=False, tablefmt="pipe", disable_numparse=True, colalign=align) + "\n"
 
 
 _LATEX_SPECIALS = {
@@ -106,8 +104,12 @@ def to_latex(table: Table, caption_comment: str = "") -> str:
 
 
 def write_table(table: Table, stem, formats: tuple[str, ...] = ("csv", "md", "tex"), comment: str = "") -> list[str]:
-    """Write `stem`.csv/.md/.tex atomically; returns the paths written."""
-    renderers = {"csv": to_csv, "md": to_markdown, "tex": lambda t: to_latex(t, comment)}
+    """Write `stem`.csv/.md/.tex atomically; returns the paths written.
+
+    `comment` goes under the Markdown table and into a comment line of the LaTeX file.
+    """
+    markdown = lambda t: to_markdown(t) + (f"\n{comment}\n" if comment else "")  # noqa: E731
+    renderers = {"csv": to_csv, "md": markdown, "tex": lambda t: to_latex(t, comment)}
     paths = []
     for fmt in formats:
         path = f"{stem}.{fmt}"

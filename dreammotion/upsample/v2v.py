@@ -22,7 +22,7 @@ import torch
 from dreammotion.edit.sampling import denoise_from
 from dreammotion.errors import InputError
 from dreammotion.io.frames import to_tensor, to_uint8
-from dreammotion.models.loading import T2VModel
+from dreammotion.models.loading import T2VModel, move_module
 from dreammotion.models.registry import BackendConfig, load_model
 
 
@@ -115,11 +115,11 @@ def unet_on(model: T2VModel, device: torch.device, dtype: torch.dtype) -> Iterat
     if (original_device, original_dtype) == (device, dtype):
         yield
         return
-    model.unet.to(device=device, dtype=dtype)
+    move_module(model.unet, device, dtype)
     try:
         yield
     finally:
-        model.unet.to(device=original_device, dtype=original_dtype)
+        move_module(model.unet, original_device, original_dtype)
         if device.type == "cuda":
             torch.cuda.empty_cache()
 

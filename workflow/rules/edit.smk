@@ -8,8 +8,12 @@ rule edit:
         info=f"{RESULTS}/edits/{{variant}}/{{id}}/edit.json",
     log:
         f"{RESULTS}/logs/edit/{{variant}}/{{id}}.log",
+    message:
+        "edit {wildcards.variant}/{wildcards.id}: a progress line every {params.progress_every} iterations"
+        " goes to its log; follow it with: tail -f {log}"
     params:
         dm=DM,
+        progress_every=10,
         failure=lambda wc: f"{RESULTS}/failures/{wc.variant}/{wc.id}.edit.json",
         method=lambda wc: variant_method(wc.variant),
         source=lambda wc: shlex.quote(ROWS[wc.id].source_prompt),
@@ -28,7 +32,8 @@ rule edit:
         " --source-prompt {params.source} --target-prompt {params.target}"
         " --model {params.model} --settings {params.settings} --sdedit {params.sdedit}"
         " --checkpoint {params.checkpoint:q} --prompt-cache {params.prompt_cache:q}"
-        " --id {wildcards.id} --variant {wildcards.variant} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        " --id {wildcards.id} --variant {wildcards.variant} --out-dir {params.out_dir:q}"
+        " --progress-every {params.progress_every} > {log:q} 2>&1"
 
 
 rule decode:

@@ -23,6 +23,8 @@ rule metrics:
         metrics=f"{RESULTS}/metrics/{{variant}}/{{id}}.json",
     log:
         f"{RESULTS}/logs/metrics/{{variant}}/{{id}}.log",
+    message:
+        "metrics of {wildcards.variant}/{wildcards.id}; follow its log with: tail -f {log}"
     params:
         dm=DM,
         failure=lambda wc: f"{RESULTS}/failures/{wc.variant}/{wc.id}.metrics.json",

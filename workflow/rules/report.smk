@@ -2,12 +2,16 @@
 report: "../report/workflow.rst"
 
 
+# The tables `dreammotion tables` writes: common.smk's TABLE_FILES and the settings of each edit.
+SUMMARY_FILES = TABLE_FILES + ["summary_settings.csv"]
+
+
 rule summary:
     """One row per edit of the variants the default target builds, and their means."""
     input:
         metrics=table_inputs(config["run_variants"]),
     output:
-        [table_output(name) for name in TABLE_FILES],
+        [table_output(name) for name in SUMMARY_FILES],
     log:
         f"{RESULTS}/logs/tables/summary.log",
     params:
@@ -24,7 +28,7 @@ rule tables:
     input:
         metrics=table_inputs(list(config["variants"])),
     output:
-        [f"{RESULTS}/benchmark/{name}" for name in TABLE_FILES],
+        [f"{RESULTS}/benchmark/{name}" for name in SUMMARY_FILES],
     log:
         f"{RESULTS}/logs/tables/benchmark.log",
     params:

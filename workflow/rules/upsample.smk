@@ -8,6 +8,8 @@ rule upsample:
         info=f"{RESULTS}/upsampled/{{variant}}/{{id}}/upsample.json",
     log:
         f"{RESULTS}/logs/upsample/{{variant}}/{{id}}.log",
+    message:
+        "upsample {wildcards.variant}/{wildcards.id} ({params.method}); follow its log with: tail -f {log}"
     params:
         dm=DM,
         method=shlex.quote(config["upsample"]["method"]),
