@@ -150,3 +150,17 @@ def test_shipped_gates_are_the_model_cards():
     info = json.loads((SHIPPED[32] / "training.json").read_text())
     assert report["clips_seen"] == info["total_clips_seen"]
     assert card_section(report) in (SHIPPED[32] / "README.md").read_text()
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_shipped_models_load_as_a_diffusers_pipeline(size):
+    """model_index.json: DiffusionPipeline.from_pretrained gives a TextToVideoSDPipeline that samples
+    clips of the model's size (after importing the module of the autoencoder class)."""
+    import dreammotion.models.autoencoder  # noqa: F401  (diffusers imports no module it does not know)
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(SHIPPED[size], torch_dtype=torch.float32)  # weights are stored fp16
+    assert type(pipe).__name__ == "TextToVideoSDPipeline" and pipe.vae_scale_factor == size // 16
+    frames = pipe(caption(ClipSpec()), num_inference_steps=2, num_frames=8, height=size, width=size,
+                  output_type="np").frames[0]
+    assert frames.shape == (8, size, size, 3)

@@ -48,6 +48,12 @@ class PixelShuffleAutoencoder(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, in_channels: int = 3, factor: int = 2, scaling_factor: float = 1.0):
         super().__init__()
+        if factor < 1 or factor & (factor - 1):
+            raise ValueError(f"PixelShuffleAutoencoder factor must be a power of two, got {factor}")
+        # diffusers' pipelines (TextToVideoSDPipeline) take the VAE's downscaling as
+        # 2 ** (len(config.block_out_channels) - 1); this list says `factor` in that convention and
+        # is not a set of layers (the packing has none).
+        self.register_to_config(block_out_channels=[in_channels] * (factor.bit_length()))
         # A registered buffer gives the module a dtype/device, which diffusers' loaders expect.
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)
 

@@ -128,7 +128,24 @@ def save_model(folder: Path, unet, text_encoder, tokenizer, scheduler, autoencod
         tokenizer.save_pretrained(tmp / "tokenizer")
         scheduler.save_pretrained(tmp / "scheduler")
         autoencoder.save_pretrained(tmp / "vae")
+        write_json(tmp / "model_index.json", model_index())
         write_json(tmp / "training.json", info)
+
+
+def model_index() -> dict:
+    """model_index.json: the folder loads as diffusers' TextToVideoSDPipeline too
+    (``import dreammotion.models.autoencoder`` first: diffusers imports no module it does not know)."""
+    import diffusers
+
+    return {
+        "_class_name": "TextToVideoSDPipeline",
+        "_diffusers_version": diffusers.__version__,
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
+        "unet": ["diffusers", "UNet3DConditionModel"],
+        "vae": ["dreammotion.models.autoencoder", "PixelShuffleAutoencoder"],
+    }
 
 
 def write_archive(folder: Path, prefix: Path) -> list[Path]:
