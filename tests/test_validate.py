@@ -428,3 +428,24 @@ def test_check_run_passes_good_input(tmp_path, tiny_model_dir):
                               f"model: {{pretrained: {tiny_model_dir}}}\nframes: {{num_frames: 4, height: 16, width: 16}}\n")
     checked = check_run(config, sources, manifest_schema=MANIFEST_SCHEMA, workflow_dir=ROOT, workdir=tmp_path)
     assert [r.id for r in checked.rows] == ["a"] and checked.model.folder == tiny_model_dir and checked.notes == []
+
+
+def test_source_pixel_box_on_a_video_file(tmp_path):
+    """The same through ffprobe/ffmpeg on an mp4 (yuv420p: crop offsets may move by a chroma pixel)."""
+    import subprocess
+
+    from dreammotion.io.frames import read_frames
+    from dreammotion.io.video import extract_frames, ffmpeg_binary
+
+    _rect_folder(tmp_path / "png", size=(80, 48), rect=(30, 10, 50, 40))
+    subprocess.run([ffmpeg_binary(), "-loglevel", "error", "-y", "-framerate", "8", "-i", str(tmp_path / "png" / "%05d.png"),
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-qp", "0", str(tmp_path / "clip.mp4")], check=True)
+    (tmp_path / "manifest.csv").write_text(HEADER + ",mask,mask_units\n" + 'a,clip.mp4,x,y,"box=30,10,50,40@0",source\n')
+    rows = load_manifest(tmp_path / "manifest.csv", MANIFEST_SCHEMA)
+    checked, problems = check_masks(rows, FRAMES)
+    assert problems == []
+    x0, y0, x1, y1 = _box(checked[0].mask)
+    extract_frames(tmp_path / "clip.mp4", tmp_path / "frames", num_frames=4, height=16, width=16, resize="crop")
+    red = np.argwhere(np.abs(read_frames(tmp_path / "frames")[0].astype(int) - [220, 30, 30]).max(axis=-1) < 70)
+    (ry0, rx0), (ry1, rx1) = red.min(axis=0), red.max(axis=0) + 1
+    assert max(abs(rx0 - x0), abs(rx1 - x1), abs(ry0 - y0), abs(ry1 - y1)) <= 1.5, (checked[0].mask, (rx0, ry0, rx1, ry1))
