@@ -4,9 +4,9 @@
 setup:
 	bash scripts/setup.sh
 
-# Edit the bundled demo manifest on the CPU with the embedded model.
+# Edit the bundled demo manifest on the CPU with the embedded model (offline: it needs no download).
 demo: setup
-	.venv/bin/snakemake --cores 2 --workflow-profile profiles/default
+	HF_HUB_OFFLINE=1 .venv/bin/snakemake --cores 2 --workflow-profile profiles/default
 
 # Unit tests, the end-to-end workflow test, and the SLURM test (needs root for apt and daemons).
 test: setup

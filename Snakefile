@@ -3,7 +3,11 @@
 
 from snakemake.utils import min_version
 
+from dreammotion.validate import check_config_file
+
 min_version("9.0")
+
+check_config_file("config/config.yaml", missing_ok=True)  # a YAML error names the file and line
 
 
 configfile: "config/config.yaml"

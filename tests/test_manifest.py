@@ -101,3 +101,110 @@ def test_header_problems(folder):
         load(write(folder, HEADER + "\n"))
     with pytest.raises(InputError, match="does not exist"):
         load(folder / "nope.csv")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Encodings, spreadsheet exports, numbers, paths and prompts (issue 20)
+# ------------------------------------------------------------------------------------------------------
+
+
+def test_non_utf8_manifest_names_file_line_and_encoding(folder):
+    path = folder / "manifest.csv"
+    path.write_bytes((HEADER + "\na,clip.mp4,x,y\n").encode() + b"b,clip.mp4,caf\xe9,y\n")
+    with pytest.raises(InputError) as err:
+        load(path)
+    assert str(err.value).startswith(f"{path} line 3: the manifest is not UTF-8 text (byte 0xe9")
+    assert "UTF-8" in str(err.value) and "UnicodeDecodeError" not in str(err.value)
+
+
+def test_bom_and_crlf_from_spreadsheets(folder):
+    path = folder / "manifest.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (HEADER + ",seed\r\na,clip.mp4,x,y,1\r\nb,clip.mp4,x,z,2\r\n").encode())
+    rows = load(path)
+    assert [(r.id, r.line, r.target_prompt, r.seed) for r in rows] == [("a", 2, "y", 1), ("b", 3, "z", 2)]
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n", b"   \r\n"])
+def test_empty_manifest_file(folder, content):
+    path = folder / "manifest.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=f"{path}: the manifest is empty"):
+        load(path)
+
+
+def test_spreadsheet_empty_rows_are_skipped(folder):
+    path = write(folder, HEADER + ",mask\n,,,,\na,clip.mp4,x,y,\n,,,,\n\n,,, ,\nb,clip.mp4,x,z,\n,,,,,,\n")
+    rows = load(path)
+    assert [(r.id, r.line) for r in rows] == [("a", 3), ("b", 7)]
+    with pytest.raises(InputError, match="no rows"):
+        load(write(folder, HEADER + "\n,,,\n,,,\n"))
+
+
+@pytest.mark.parametrize(
+    "column, value, words",
+    [
+        ("lr", "inf", "must be a finite number, got 'inf'"),
+        ("lr", "nan", "must be a finite number, got 'nan'"),
+        ("guidance_scale", "-Infinity", "must be a finite number"),
+        ("lambda_s", "NaN", "must be a finite number"),
+        ("lambda_t", "1e400", "must be a finite number"),
+        ("lr", "0", "less than or equal to the minimum of 0"),
+        ("iterations", "-1", "less than the minimum of 0"),
+        ("iterations", "2.5", "is not of type 'integer'"),
+        ("guidance_scale", "-1", "less than the minimum of 0"),
+        ("lambda_t", "-0.5", "less than the minimum of 0"),
+        ("seed", "-3", "less than the minimum of 0"),
+        ("mask_units", "pixels", "is not one of ['frames', 'source']"),
+    ],
+)
+def test_bad_numbers_name_row_and_field(folder, column, value, words):
+    path = write(folder, f"{HEADER},{column}\nok,clip.mp4,x,y,\nbad,clip.mp4,x,y,{value}\n")
+    with pytest.raises(InputError) as err:
+        load(path)
+    assert str(err.value).startswith(f"{path} line 3 (id 'bad'), field {column!r}: ")
+    assert words in str(err.value)
+
+
+def test_spaces_and_quotes_in_video_paths(folder):
+    (folder / 'my "best" clip.mp4').write_bytes(b"\0" * 16)
+    path = write(folder, HEADER + '\na,"my ""best"" clip.mp4",x,y\nb,frames dir ünï,x,y\n')
+    rows = load_manifest(path, SCHEMA, workdir=folder)
+    assert rows[0].video == (folder / 'my "best" clip.mp4').resolve() and rows[0].video_path == 'my "best" clip.mp4'
+    assert rows[1].video_path == "frames dir ünï"
+
+
+SHELL_PROMPTS = ["a red circle; rm -rf / && echo $HOME `id` $(whoami) | cat > x", "it's a \"quoted\" 'circle' \\ ! * ?"]
+
+
+@pytest.mark.parametrize("prompt", SHELL_PROMPTS)
+def test_shell_metacharacters_in_prompts_are_kept(folder, prompt):
+    import csv
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf).writerows([HEADER.split(","), ["a", "clip.mp4", prompt, prompt]])
+    rows = load(write(folder, buf.getvalue()))
+    assert rows[0].source_prompt == prompt == rows[0].target_prompt
+
+
+def test_workflow_paths_are_relative_inside_the_working_directory(tmp_path):
+    from dreammotion.manifest import workflow_path
+
+    work = tmp_path / "project"
+    (work / "config").mkdir(parents=True)
+    assert workflow_path("clips/a.mp4", work / "config", work) == "config/clips/a.mp4"
+    assert workflow_path("../data/a.mp4", work / "config", work) == "data/a.mp4"
+    assert workflow_path("../../shared/a.mp4", work / "config", work) == str(tmp_path / "shared/a.mp4")  # outside: absolute
+    assert workflow_path("/videos/a.mp4", work / "config", work) == "/videos/a.mp4"  # written absolute: kept
+
+
+def test_rows_do_not_depend_on_the_manifest_name_or_row_order(folder):
+    """Keys and paths come from what a row says, never from the manifest's name or the row's line."""
+    body = ['a,clip.mp4,x,y,"box=1,2,10,12@0",frames dir ünï', "b,frames dir ünï,x,z,file:masks,"]
+    first = load_manifest(write(folder, HEADER + ",mask,ground_truth\n" + "\n".join(body) + "\n"), SCHEMA, workdir=folder)
+    moved = folder / "renamed.csv"
+    moved.write_text(HEADER + ",mask,ground_truth\nnew,clip.mp4,q,r,none,\n" + "\n".join(reversed(body)) + "\n")
+    second = {r.id: r for r in load_manifest(moved, SCHEMA, workdir=folder)}
+    keep = ("video_key", "mask_key", "mask", "video_path", "ground_truth_path", "source_prompt", "target_prompt", "seed")
+    for row in first:
+        assert {k: getattr(row, k) for k in keep} == {k: getattr(second[row.id], k) for k in keep}

@@ -128,3 +128,11 @@ def test_masks_with_wrong_frame_count_are_refused(tmp_path, tiny_model_dir, sour
 def test_latent_file_errors_name_the_file(tmp_path):
     with pytest.raises(InputError, match="nope.safetensors does not exist"):
         load_latents(tmp_path / "nope.safetensors")
+
+
+def test_hub_id_not_in_cache_offline_is_named_at_once(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.time()
+    with pytest.raises(ModelLoadError, match="'nobody/not-a-cached-model' is not in the cache while offline"):
+        load_t2v("nobody/not-a-cached-model")
+    assert time.time() - started < 5  # no retries

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,13 +26,17 @@ def write_clip(folder: Path, colour, frames=4, size=16):
         Image.fromarray(a).save(folder / f"{i:05d}.png")
 
 
+# Reaches the edit unchanged (the tiny vocabulary lacks ';', '$(' ...: the test config only warns about them).
+SHELL_PROMPT = '"a ""blue"" square; $(id) & `x`"'
+
+
 def make_project(tmp_path: Path, model_dir: Path, *, extra_config: dict | None = None, rows: str | None = None):
     write_clip(tmp_path / "clips" / "red square", (220, 30, 30))
     write_clip(tmp_path / "clips" / "green", (30, 200, 30))
     (tmp_path / "manifest.csv").write_text(
         rows
         or "id,video,source_prompt,target_prompt,mask,seed\n"
-        'red2blue,clips/red square,a red square,a blue square,"box=1,3,11,11@0",1\n'
+        f'red2blue,clips/red square,a red square,{SHELL_PROMPT},"box=1,3,11,11@0",1\n'
         "green2red,clips/green,a green square,a red square,none,2\n"
     )
     config = {
@@ -40,6 +45,7 @@ def make_project(tmp_path: Path, model_dir: Path, *, extra_config: dict | None =
         "frames": {"num_frames": 4, "height": 16, "width": 16},
         "edit": {"iterations": 2, "checkpoint_every": 1},
         "metrics": {"clip": {"pretrained": None}, "motion": {"tracker": "lucas-kanade"}},
+        "validation": {"unknown_words": "warn"},
     }
     for key, value in (extra_config or {}).items():
         config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
@@ -47,9 +53,9 @@ def make_project(tmp_path: Path, model_dir: Path, *, extra_config: dict | None =
     return tmp_path
 
 
-def snakemake(workdir: Path, *args, check=True):
+def snakemake(workdir: Path, *args, check=True, configfile=True):
     cmd = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+           *(["--configfile", str(workdir / "config.yaml")] if configfile else []), "--cores", "2", *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env, timeout=900)
     if check and result.returncode != 0:
@@ -74,6 +80,8 @@ def test_workflow_runs_every_stage_and_a_second_run_does_nothing(tmp_path, tiny_
         assert len(list((edit / "frames").glob("*.png"))) == 4
         info = json.loads((edit / "edit.json").read_text())
         assert info["settings"]["iterations"] == 2 and info["runtime_s"] > 0
+        if row == "red2blue":
+            assert info["target_prompt"] == 'a "blue" square; $(id) & `x`'  # shell metacharacters reach the edit
         record = json.loads((results / "metrics" / "dreammotion" / f"{row}.json").read_text())
         assert record["metrics"]["clip_text_alignment"]["status"] == "missing"  # no CLIP configured: said so
         assert record["metrics"]["motion_fidelity_lucas_kanade"]["status"] == "ok"
@@ -86,6 +94,53 @@ def test_workflow_runs_every_stage_and_a_second_run_does_nothing(tmp_path, tiny_
 
     again = snakemake(work, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+    check_finished_rows_are_never_recomputed(work)
+
+
+def planned(result) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run plans."""
+    text = result.stdout + result.stderr
+    return re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$", text, flags=re.M)
+
+
+def outputs_state(results: Path) -> dict:
+    return {str(p): p.stat().st_mtime_ns for p in results.rglob("*") if p.is_file() and ".snakemake" not in p.parts}
+
+
+def check_finished_rows_are_never_recomputed(work: Path):
+    """After a finished run: renaming the manifest, reordering rows, inserting a row above the others and
+    copying the project elsewhere plan no job for a finished row; bad config stops before touching anything."""
+    results = work / "results"
+    before = outputs_state(results)
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    lines = (work / "manifest.csv").read_text().splitlines(keepends=True)
+
+    (work / "manifest.csv").rename(work / "edits.csv")
+    (work / "edits.csv").write_text(lines[0] + "".join(reversed(lines[1:])))  # renamed and reordered
+    edit_reversed = dict(reversed(list(config["edit"].items())))  # keys in another order: the same settings
+    (work / "config.yaml").write_text(yaml.safe_dump({**config, "manifest": "edits.csv", "edit": edit_reversed}, sort_keys=False))
+    dry = snakemake(work, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
+
+    inserted = "blue1,clips/green,a green square,a blue square,none,5\n"
+    (work / "edits.csv").write_text(lines[0] + inserted + "".join(reversed(lines[1:])))
+    jobs = planned(snakemake(work, "-n"))
+    assert {rule for rule, _ in jobs} == {"edit", "decode", "metrics", "panel"}, jobs
+    assert all("id=blue1" in wildcards for _, wildcards in jobs), jobs
+
+    (work / "edits.csv").write_text(lines[0] + "".join(reversed(lines[1:])))
+    copy = work.parent / "copied project"
+    shutil.copytree(work, copy, symlinks=True)
+    dry = snakemake(copy, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
+
+    # a typo in the edit settings stops a real run at start-up, naming the file and key; nothing is touched
+    (work / "config.yaml").write_text(yaml.safe_dump({**config, "manifest": "edits.csv", "edit": {"iteratons": 2}}))
+    failed = snakemake(work, check=False)
+    assert failed.returncode != 0
+    out = failed.stdout + failed.stderr
+    assert f"{work / 'config.yaml'} line " in out and "key edit.iteratons: unknown edit setting 'iteratons' (did you mean 'iterations'?)" in out
+    assert outputs_state(results) == before
 
 
 def test_bad_manifest_stops_before_any_job(tmp_path, tiny_model_dir):
@@ -108,6 +163,79 @@ def test_failed_row_is_listed_and_the_others_finish(tmp_path, tiny_model_dir):
     assert (results / "metrics" / "dreammotion" / "good.json").exists()
     summary = (results / "tables" / "summary.md").read_text()
     assert "bad" in summary and "masks failed" in summary
+
+
+STARTUP_ERRORS = {
+    "overlong prompt": (
+        {}, "id,video,source_prompt,target_prompt\nok,clips/green,a green square,a red square\n"
+            f"long,clips/green,a green square,{' '.join(['red'] * 20)}\n",
+        "manifest.csv line 3 (id 'long'), field 'target_prompt': prompt needs 22 tokens; the text encoder of {model} reads at most 16",
+    ),
+    "unknown words": (
+        {"validation": {"unknown_words": "error"}},
+        "id,video,source_prompt,target_prompt\nc,clips/green,a green square,a crimson hatch\n",
+        "manifest.csv line 2 (id 'c'), field 'target_prompt': 'crimson', 'hatch' are not in the vocabulary of {model}",
+    ),
+    "frame size": ({"frames": {"height": 15}}, None, "key frames.height: 15 is not a multiple of 2"),
+    "edit setting type": ({"edit": {"lr": "fast"}}, None, "key edit.lr: lr must be a number, got 'fast'"),
+    "config type": ({"frames": {"num_frames": "eight"}}, None, "key frames.num_frames: 'eight' is not of type 'integer'"),
+    "missing model": ({"model": {"pretrained": "models/sub/none"}}, None, "key model.pretrained: model folder models/sub/none does not exist"),
+    "mask outside": (
+        {}, 'id,video,source_prompt,target_prompt,mask\nm,clips/green,a green square,a red square,"box=2,2,20,9@0"\n',
+        "manifest.csv line 2 (id 'm'), field 'mask': mask spec 'box=2,2,20,9@0': box lies outside the 16x16 (WxH) frame",
+    ),
+    "mask frame": (
+        {}, 'id,video,source_prompt,target_prompt,mask\nm,clips/green,a green square,a red square,"points=2,2@4"\n',
+        "frame 4 does not exist (the clip has 4 frames, 0..3)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(STARTUP_ERRORS))
+def test_bad_input_is_named_at_start_up(tmp_path, tiny_model_dir, case):
+    extra, rows, words = STARTUP_ERRORS[case]
+    work = make_project(tmp_path, tiny_model_dir, extra_config=extra, rows=rows)
+    result = snakemake(work, "-n", check=False)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert words.format(model=tiny_model_dir) in out, out[-3000:]
+    assert "Traceback" not in out and not (work / "results").exists()
+
+
+def test_config_errors_name_the_config_file(tmp_path, tiny_model_dir):
+    work = make_project(tmp_path, tiny_model_dir)
+    (work / "config").mkdir()
+    text = (work / "config.yaml").read_text()
+    (work / "config" / "config.yaml").write_text(text.replace("  height: 16\n", "  height: [16\n"))
+    result = snakemake(work, "-n", check=False, configfile=False)  # the Snakefile's own config/config.yaml
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert re.search(r"config/config.yaml line \d+, column \d+: not valid YAML", out), out[-3000:]
+    (work / "config" / "config.yaml").write_text(text.replace("  height: 16\n", "  height: sixteen\n"))
+    result = snakemake(work, "-n", check=False, configfile=False)
+    out = result.stdout + result.stderr
+    assert re.search(r"config/config.yaml line \d+, key frames.height: 'sixteen' is not of type 'integer'", out), out[-3000:]
+
+
+def test_non_utf8_manifest_is_named_at_start_up(tmp_path, tiny_model_dir):
+    work = make_project(tmp_path, tiny_model_dir)
+    (work / "manifest.csv").write_bytes(b"id,video,source_prompt,target_prompt\nc,clips/green,a gr\xfcn square,a red square\n")
+    result = snakemake(work, "-n", check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0 and "manifest.csv line 2: the manifest is not UTF-8 text (byte 0xfc" in out, out[-3000:]
+
+
+def test_default_model_is_found_from_any_working_directory(tmp_path):
+    """`snakemake -s path/to/Snakefile` elsewhere: the embedded model's relative default resolves to the workflow."""
+    work = make_project(tmp_path, Path("unused"))
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    del config["model"]["pretrained"]
+    config["frames"].update(height=32, width=32)
+    config["validation"]["unknown_words"] = "error"
+    (work / "manifest.csv").write_text("id,video,source_prompt,target_prompt\nr,clips/green,a green square,a red square\n")
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(work, "-n", "-p")
+    assert str((REPO / "data/models/dreammotion-shapes-t2v").resolve()) in result.stdout
 
 
 def test_lint_passes():

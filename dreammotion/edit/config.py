@@ -7,8 +7,10 @@ Sources: [DM] DreamMotion (Jeong et al., ECCV 2024), [DDS] Delta Denoising Score
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from dreammotion.edit.hooks import DEFAULT_LAYERS
@@ -44,33 +46,52 @@ class EditConfig:
     VALID_MASK_TARGETS = ("vdds", "all")
 
     def __post_init__(self) -> None:
-        self.key_layers = tuple(self.key_layers)
-        problems = []
-        if self.iterations < 0:
-            problems.append(f"iterations must be >= 0, got {self.iterations}")
-        if self.optimizer not in self.VALID_OPTIMIZERS:
-            problems.append(f"optimizer must be one of {self.VALID_OPTIMIZERS}, got {self.optimizer!r}")
-        if self.score not in self.VALID_SCORES:
-            problems.append(f"score must be one of {self.VALID_SCORES}, got {self.score!r}")
-        if self.mask_applies_to not in self.VALID_MASK_TARGETS:
-            problems.append(f"mask_applies_to must be one of {self.VALID_MASK_TARGETS}, got {self.mask_applies_to!r}")
-        if not 0 <= self.t_min <= self.t_max:
-            problems.append(f"need 0 <= t_min <= t_max, got t_min={self.t_min}, t_max={self.t_max}")
-        if self.lr <= 0:
-            problems.append(f"lr must be > 0, got {self.lr}")
-        if self.checkpoint_every < 1:
-            problems.append(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        problems = self.problems()
         if problems:
-            raise ValueError("invalid edit settings: " + "; ".join(problems))
+            raise EditSettingsError(problems)
+        self.key_layers = tuple(self.key_layers)
+
+    def problems(self) -> list[tuple[tuple[str, ...], str]]:
+        """What is wrong with these settings: (the fields involved, what is wrong), empty when valid."""
+        problems = []
+        for f in fields(self):
+            message = _type_problem(f.name, _FIELD_TYPES.get(f.name), getattr(self, f.name))
+            if message:
+                problems.append(((f.name,), message))
+        if problems:  # ranges need the right types
+            return problems
+
+        def need(ok: bool, names: tuple[str, ...], message: str) -> None:
+            if not ok:
+                problems.append((names, message))
+
+        need(self.iterations >= 0, ("iterations",), f"iterations must be >= 0, got {self.iterations}")
+        need(self.optimizer in self.VALID_OPTIMIZERS, ("optimizer",),
+             f"optimizer must be one of {self.VALID_OPTIMIZERS}, got {self.optimizer!r}")
+        need(self.score in self.VALID_SCORES, ("score",), f"score must be one of {self.VALID_SCORES}, got {self.score!r}")
+        need(self.mask_applies_to in self.VALID_MASK_TARGETS, ("mask_applies_to",),
+             f"mask_applies_to must be one of {self.VALID_MASK_TARGETS}, got {self.mask_applies_to!r}")
+        need(0 <= self.t_min <= self.t_max, ("t_min", "t_max"),
+             f"need 0 <= t_min <= t_max, got t_min={self.t_min}, t_max={self.t_max}")
+        need(self.lr > 0, ("lr",), f"lr must be > 0, got {self.lr}")
+        for name in ("guidance_scale", "lambda_s", "lambda_t"):
+            need(getattr(self, name) >= 0, (name,), f"{name} must be >= 0, got {getattr(self, name)}")
+        need(self.checkpoint_every >= 1, ("checkpoint_every",), f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        need(self.divergence_factor > 0, ("divergence_factor",),
+             f"divergence_factor must be > 0 (inf turns the check off), got {self.divergence_factor}")
+        return problems
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "EditConfig":
         d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        unknown = sorted(set(d) - cls.field_names())
         if unknown:
-            raise ValueError(f"unknown edit setting(s) {unknown}; known: {sorted(known)}")
+            raise EditSettingsError([((name,), unknown_setting_message(name)) for name in unknown])
         return cls(**d)
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -86,3 +107,68 @@ class EditConfig:
         for k in ("iterations", "checkpoint_every", "extra"):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# Field types, written out (the annotations are strings under `from __future__ import annotations`).
+_FIELD_TYPES = {
+    "iterations": int, "optimizer": str, "lr": float, "guidance_scale": float, "t_min": int, "t_max": int,
+    "score": str, "use_mask": bool, "mask_applies_to": str, "lambda_s": float, "lambda_t": float,
+    "key_layers": "layers", "truncate_forward": bool, "seed": int, "checkpoint_every": int,
+    "divergence_factor": "factor", "extra": dict,
+}
+
+
+def _type_problem(name: str, kind, value) -> str | None:
+    if kind is None:
+        return None
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{name} must be an integer, got {value!r}"
+    elif kind in (float, "factor"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{name} must be a number, got {value!r}"
+        if math.isnan(value) or (math.isinf(value) and not (kind == "factor" and value > 0)):
+            return f"{name} must be a finite number, got {value!r}"
+    elif kind is bool:
+        if not isinstance(value, bool):
+            return f"{name} must be true or false, got {value!r}"
+    elif kind is str:
+        if not isinstance(value, str):
+            return f"{name} must be text, got {value!r}"
+    elif kind == "layers":
+        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            return f"{name} must be a list of layer names or patterns, got {value!r}"
+    elif kind is dict and not isinstance(value, dict):
+        return f"{name} must be a mapping, got {value!r}"
+    return None
+
+
+def unknown_setting_message(name: str) -> str:
+    known = sorted(EditConfig.field_names())
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown edit setting {name!r}{hint}; known: {', '.join(known)}"
+
+
+class EditSettingsError(ValueError):
+    """Invalid edit settings; ``problems`` lists (fields involved, message) so callers can say where each was set."""
+
+    def __init__(self, problems: list[tuple[tuple[str, ...], str]]):
+        self.problems = problems
+        super().__init__("invalid edit settings: " + "; ".join(message for _, message in problems))
+
+
+# Keys of a variant that select the SDEdit baseline instead of being edit settings.
+SDEDIT_KEYS = ("method", "strength", "steps")
+
+
+def merged_settings(edit: dict | None, variant: dict | None, row_overrides: dict | None, seed: int) -> dict:
+    """The settings of one edit: library defaults <- config `edit` <- the variant's overrides <- the row's.
+
+    The workflow's edit jobs and its start-up checks both build the settings with this function.
+    """
+    settings = dict(edit or {})
+    settings.update({k: v for k, v in (variant or {}).items() if k not in SDEDIT_KEYS})
+    settings.update(row_overrides or {})
+    settings["seed"] = seed
+    return settings

@@ -8,7 +8,8 @@ Grammar (docs/ARCHITECTURE.md)::
     points=x,y;x,y@F          foreground points on frame F
     points=x,y:1;x,y:0@F      points with labels (1 foreground, 0 background)
 
-Coordinates are pixels of the model-sized frames (the output of the ``frames`` stage). ``@F`` may be
+Coordinates are pixels of the model-sized frames (the output of the ``frames`` stage), or of the source
+video (manifest ``mask_units: source``; :func:`spec_in_frame_pixels` converts them). ``@F`` may be
 left out, meaning frame 0. Every error names the spec text and the caller's ``context`` (for example
 "manifest.csv row 3 (id 'dog'), field 'mask'").
 """
@@ -173,3 +174,101 @@ def validate_prompt(spec: PromptSpec, num_frames: int, height: int, width: int, 
                 raise spec_error(
                     context, f"mask spec {spec.text!r}: point ({x:g}, {y:g}) lies outside the {width}x{height} (WxH) frame"
                 )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Source-video pixels -> model-sized frame pixels (mask_units: source)
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrameMapping:
+    """frame_x = source_x * scale_x + offset_x (likewise y): the frames stage's resize, as a map of pixels.
+
+    Mirrors the ffmpeg graph of ``dreammotion.io.video.build_filter_graph``: ``stretch`` scales to exactly
+    width x height; ``crop`` scales to cover it (ffmpeg's ``force_original_aspect_ratio=increase``) and
+    centre-crops; ``pad`` scales to fit inside and centres on black. Exact to within a pixel (ffmpeg aligns
+    crop/pad offsets to chroma subsampling).
+    """
+
+    scale_x: float
+    scale_y: float
+    offset_x: float
+    offset_y: float
+    width: int
+    height: int
+    source_width: int
+    source_height: int
+    resize: str
+
+
+def _rescale(a: int, b: int, c: int) -> int:
+    """ffmpeg's av_rescale(a, b, c): a * b / c rounded to the nearest integer (halves away from zero)."""
+    return (a * b + c // 2) // c
+
+
+def frame_mapping(source_width: int, source_height: int, width: int, height: int, resize: str) -> FrameMapping:
+    if resize == "stretch":
+        scaled_w, scaled_h = width, height
+    else:
+        fit_w = _rescale(height, source_width, source_height)  # width at the target height
+        fit_h = _rescale(width, source_height, source_width)  # height at the target width
+        pick = max if resize == "crop" else min
+        if resize not in ("crop", "pad"):
+            raise ValueError(f"resize must be crop, pad or stretch, got {resize!r}")
+        scaled_w, scaled_h = pick(fit_w, width), pick(fit_h, height)
+    if resize == "crop":
+        offset_x, offset_y = -((scaled_w - width) // 2), -((scaled_h - height) // 2)
+    elif resize == "pad":
+        offset_x, offset_y = (width - scaled_w) // 2, (height - scaled_h) // 2
+    else:
+        offset_x = offset_y = 0
+    return FrameMapping(
+        scaled_w / source_width, scaled_h / source_height, float(offset_x), float(offset_y),
+        width, height, source_width, source_height, resize,
+    )
+
+
+def _number(value: float) -> str:
+    return f"{round(value, 2):.2f}".rstrip("0").rstrip(".")
+
+
+def spec_in_frame_pixels(spec: PromptSpec, mapping: FrameMapping, context: str = "") -> PromptSpec:
+    """A box/points spec in source-video pixels, converted to the model-sized frames' pixels.
+
+    Coordinates must lie in the source frame. A box that the crop cuts is clipped to the frame; a box or a
+    point that the crop removes entirely is an error, since the mask would have nothing to start from.
+    """
+    sw, sh = mapping.source_width, mapping.source_height
+    size = f"the {sw}x{sh} (WxH) source video"
+    if isinstance(spec, BoxPrompt):
+        x0, y0, x1, y1 = spec.box
+        if x0 < 0 or y0 < 0 or x1 > sw or y1 > sh:
+            raise spec_error(context, f"mask spec {spec.text!r} (source pixels): box lies outside {size}")
+        fx0, fx1 = (x * mapping.scale_x + mapping.offset_x for x in (x0, x1))
+        fy0, fy1 = (y * mapping.scale_y + mapping.offset_y for y in (y0, y1))
+        cx0, cy0 = max(fx0, 0.0), max(fy0, 0.0)
+        cx1, cy1 = min(fx1, float(mapping.width)), min(fy1, float(mapping.height))
+        if not (cx1 > cx0 and cy1 > cy0):
+            raise spec_error(
+                context,
+                f"mask spec {spec.text!r} (source pixels): the box lies outside the part of the video that "
+                f"{mapping.resize} keeps in the {mapping.width}x{mapping.height} frames",
+            )
+        box = tuple(float(_number(v)) for v in (cx0, cy0, cx1, cy1))
+        text = f"box={','.join(_number(v) for v in box)}@{spec.frame}"
+        return BoxPrompt(box=box, frame=spec.frame, text=text)
+    points = []
+    for x, y in spec.points:
+        if not (0 <= x < sw and 0 <= y < sh):
+            raise spec_error(context, f"mask spec {spec.text!r} (source pixels): point ({x:g}, {y:g}) lies outside {size}")
+        fx, fy = x * mapping.scale_x + mapping.offset_x, y * mapping.scale_y + mapping.offset_y
+        if not (0 <= fx < mapping.width and 0 <= fy < mapping.height):
+            raise spec_error(
+                context,
+                f"mask spec {spec.text!r} (source pixels): point ({x:g}, {y:g}) lies in the part of the video that "
+                f"{mapping.resize} cuts off for the {mapping.width}x{mapping.height} frames",
+            )
+        points.append((float(_number(fx)), float(_number(fy))))
+    body = ";".join(f"{_number(x)},{_number(y)}:{label}" for (x, y), label in zip(points, spec.labels))
+    return PointsPrompt(points=tuple(points), labels=spec.labels, frame=spec.frame, text=f"points={body}@{spec.frame}")

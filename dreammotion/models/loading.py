@@ -8,20 +8,16 @@ be any class with AutoencoderKL's interface and so that errors name the componen
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from dreammotion.errors import DreamMotionError
+from dreammotion.model_files import COMPONENTS, ModelLoadError, cached_snapshot, check_local_folder, hub_offline
+from dreammotion.model_files import looks_like_path as _looks_like_path
 
-COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
-
-
-class ModelLoadError(DreamMotionError):
-    """The model path or hub id cannot be loaded as a text-to-video model."""
+__all__ = ["COMPONENTS", "ModelLoadError", "T2VModel", "load_t2v"]
 
 
 def _vae_classes():
@@ -47,30 +43,6 @@ def move_module(
     if getattr(module, "_keep_in_fp32_modules", None):
         return module.to(device=device, dtype=dtype)
     return torch.nn.Module.to(module, device=device, dtype=dtype)
-
-
-def _looks_like_path(pretrained: str) -> bool:
-    # Hub ids of text-to-video models are "owner/name"; anything else is meant as a folder.
-    return pretrained.startswith((".", "/", "~")) or pretrained.count("/") != 1
-
-
-def _check_local_folder(folder: Path) -> None:
-    if not folder.exists():
-        raise ModelLoadError(f"model folder {folder} does not exist")
-    if not folder.is_dir():
-        raise ModelLoadError(f"model path {folder} is a file; expected a folder with {', '.join(COMPONENTS)}/")
-    missing = [c for c in COMPONENTS if not (folder / c).is_dir()]
-    if missing:
-        raise ModelLoadError(
-            f"{folder} is not a text-to-video model in diffusers layout: missing component folder(s) "
-            f"{', '.join(m + '/' for m in missing)} (expected {', '.join(c + '/' for c in COMPONENTS)})"
-        )
-    unet_cfg = json.loads((folder / "unet" / "config.json").read_text())
-    if unet_cfg.get("_class_name") != "UNet3DConditionModel":
-        raise ModelLoadError(
-            f"{folder}/unet is a {unet_cfg.get('_class_name')!r}, not a UNet3DConditionModel: "
-            "dreammotion edits with text-to-video UNets (ZeroScope, ModelScope, the embedded prior)"
-        )
 
 
 @dataclass
@@ -168,8 +140,13 @@ def load_t2v(
     pretrained = str(pretrained)
     local = Path(pretrained).expanduser()
     if local.exists() or _looks_like_path(pretrained):
-        _check_local_folder(local)
+        check_local_folder(local)
         pretrained = str(local)
+    elif hub_offline() and cached_snapshot(pretrained, revision) is None:
+        raise ModelLoadError(
+            f"hub model {pretrained!r}" + (f" (revision {revision})" if revision else "")
+            + " is not in the cache while offline (HF_HUB_OFFLINE=1): download it once with network access"
+        )
     common = {"revision": revision} if revision else {}
     # Load in the target dtype (diffusers: torch_dtype=, transformers 5: dtype=) rather than
     # casting afterwards, which is what diffusers asks for.

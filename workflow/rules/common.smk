@@ -1,4 +1,6 @@
-# The one place that reads and validates the config and the manifest.
+# The one place that reads and validates the config and the manifest. Everything that the config, the
+# manifest and the model's files can tell is checked here (dreammotion.validate), before any job starts
+# and before Snakemake looks at a finished file; messages name the file, line, row and field.
 
 import json
 import os
@@ -7,28 +9,50 @@ import sys
 
 from snakemake.utils import validate
 
-from dreammotion.manifest import load_manifest
+from dreammotion.edit.config import merged_settings
 from dreammotion.tables.run_summary import Job, summarise_run
+from dreammotion.validate import ConfigSources, check_config, check_run, print_notes
 
-
-validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=True)
+CONFIG_SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
+SOURCES = ConfigSources.from_snakemake(
+    workflow.configfiles, workflow.config_settings.configfiles, workflow.config_settings.config
+)
+check_config(config, CONFIG_SCHEMA, SOURCES)  # names the file, line and key of every problem
+validate(config, CONFIG_SCHEMA, set_default=True)  # valid now; fills in the schema's defaults
+CHECKED = check_run(
+    config,
+    SOURCES,
+    manifest_schema=workflow.source_path("../schemas/manifest.schema.yaml"),
+    workflow_dir=workflow.basedir,  # where the embedded model ships: found from any working directory
+    tokenizer_checks=workflow.is_main_process,  # cluster jobs re-read the workflow: checked once is enough
+)
+if workflow.is_main_process:
+    print_notes(CHECKED.notes)
 
 PYTHON = shlex.quote(sys.executable)  # the interpreter running Snakemake has the dreammotion package
 DM = f"{PYTHON} -m dreammotion"
 RESULTS = config["results"]
-MANIFEST = load_manifest(
-    config["manifest"],
-    workflow.source_path("../schemas/manifest.schema.yaml"),
-    default_mask=config["masks"]["default_spec"],
-)
+MANIFEST = CHECKED.rows
 ROWS = {row.id: row for row in MANIFEST}
-VIDEOS = {row.video_key: row.video for row in MANIFEST}
+VIDEOS = {row.video_key: row.video_path for row in MANIFEST}
 TABLE_FILES = ["summary.csv", "summary.md", "edits.csv", "edits.md", "edits.tex", "variants.csv", "variants.md", "variants.tex"]
 REPORTED_TABLES = ("summary.csv", "summary.md", "variants.csv")
 MASKS = {(row.video_key, row.mask_key): row.mask for row in MANIFEST}
-for _name in config["run_variants"]:
-    if _name not in config["variants"]:
-        raise ValueError(f"run_variants names {_name!r}, which is not in variants ({', '.join(config['variants'])})")
+
+
+def untracked(value):
+    """A param that Snakemake's `params` rerun trigger does not record.
+
+    For values that say where things are on this machine (the interpreter, a model folder found in the
+    workflow's folder, which rows share a mask), not what a job computes: a project copied to another
+    folder, or a manifest renamed or reordered, reruns nothing. Snakemake leaves out of its record the
+    params computed by functions that take `threads` (or input/output/resources); it calls them derived.
+    """
+
+    def param(wildcards, threads):
+        return value(wildcards) if callable(value) else value
+
+    return param
 
 
 wildcard_constraints:
@@ -39,22 +63,27 @@ wildcard_constraints:
 
 
 def as_arg(obj):
-    """A JSON value as one shell word."""
-    return shlex.quote(json.dumps(obj))
+    """A JSON value as one shell word; keys sorted, so that reordering keys in the config reruns nothing."""
+    return shlex.quote(json.dumps(obj, sort_keys=True))
 
 
 def model_arg():
+    """The model as the config writes it: what the params trigger compares."""
     return as_arg(config["model"])
 
 
+def model_job_arg():
+    """The model as the jobs load it (a relative folder found in the workflow's folder becomes absolute)."""
+    return as_arg({**config["model"], "pretrained": CHECKED.model.pretrained})
+
+
 def edit_settings(variant, row_id):
-    """Library defaults <- config `edit` <- the variant's overrides <- the manifest row's overrides."""
+    """Library defaults <- config `edit` <- the variant's overrides <- the manifest row's overrides.
+
+    The start-up checks built an EditConfig from these very settings (dreammotion.validate).
+    """
     row = ROWS[row_id]
-    settings = dict(config["edit"])
-    settings.update({k: v for k, v in config["variants"][variant].items() if k not in ("method", "strength", "steps")})
-    settings.update(row.overrides)
-    settings["seed"] = row.seed
-    return settings
+    return merged_settings(config["edit"], config["variants"][variant], row.overrides, row.seed)
 
 
 def variant_method(variant):
@@ -116,14 +145,18 @@ def metrics_inputs(wc):
     return inputs
 
 
-def upsample_model_option():
-    """--model with the second-stage settings, or nothing (interpolate+sr then resizes with Lanczos)."""
+def upsample_model_option(for_jobs=False):
+    """--model with the second-stage settings, or nothing (interpolate+sr then resizes with Lanczos).
+
+    for_jobs: the folder as found (see model_job_arg); otherwise as the config writes it.
+    """
     settings = config["upsample"]
     if not settings["pretrained"]:
         return ""
     model = {key: config["model"][key] for key in ("backend", "device", "dtype")}
     model.update({key: settings[key] for key in ("revision", "variant") if settings.get(key)})
-    model["pretrained"] = settings["pretrained"]
+    found = CHECKED.upsample_model
+    model["pretrained"] = found.pretrained if (for_jobs and found) else settings["pretrained"]
     return f"--model {as_arg(model)}"
 
 

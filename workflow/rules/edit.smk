@@ -12,7 +12,7 @@ rule edit:
         "edit {wildcards.variant}/{wildcards.id}: a progress line every {params.progress_every} iterations"
         " goes to its log; follow it with: tail -f {log}"
     params:
-        dm=DM,
+        dm=untracked(DM),
         progress_every=10,
         failure=lambda wc: f"{RESULTS}/failures/{wc.variant}/{wc.id}.edit.json",
         method=lambda wc: variant_method(wc.variant),
@@ -20,7 +20,8 @@ rule edit:
         target=lambda wc: shlex.quote(ROWS[wc.id].target_prompt),
         settings=lambda wc: as_arg(edit_settings(wc.variant, wc.id)),
         sdedit=lambda wc: as_arg({k: v for k, v in config["variants"][wc.variant].items() if k in ("strength", "steps")}),
-        model=model_arg(),
+        model_id=model_arg(),  # what the params trigger compares
+        model=untracked(model_job_arg()),
         checkpoint=f"{RESULTS}/checkpoints/{{variant}}/{{id}}.pt",
         prompt_cache=f"{RESULTS}/latents/prompts",
         out_dir=lambda wc: edit_dir(wc.variant, wc.id),
@@ -48,9 +49,10 @@ rule decode:
     log:
         f"{RESULTS}/logs/decode/{{variant}}/{{id}}.log",
     params:
-        dm=DM,
+        dm=untracked(DM),
         failure=lambda wc: f"{RESULTS}/failures/{wc.variant}/{wc.id}.decode.json",
-        model=model_arg(),
+        model_id=model_arg(),  # what the params trigger compares
+        model=untracked(model_job_arg()),
         fps=config["frames"]["output_fps"],
         out_dir=lambda wc: edit_dir(wc.variant, wc.id),
     conda:

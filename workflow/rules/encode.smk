@@ -7,9 +7,10 @@ rule encode:
     log:
         f"{RESULTS}/logs/encode/{{video}}.log",
     params:
-        dm=DM,
+        dm=untracked(DM),
         failure=lambda wc: f"{RESULTS}/failures/videos/{wc.video}.encode.json",
-        model=model_arg(),
+        model_id=model_arg(),  # what the params trigger compares
+        model=untracked(model_job_arg()),
     conda:
         "../../environment.yml"
     shell:

@@ -7,7 +7,7 @@ rule frames:
     log:
         f"{RESULTS}/logs/frames/{{video}}.log",
     params:
-        dm=DM,
+        dm=untracked(DM),
         failure=lambda wc: f"{RESULTS}/failures/videos/{wc.video}.frames.json",
         settings=lambda wc: " ".join(
             [

@@ -7,14 +7,15 @@ rule masks:
     log:
         f"{RESULTS}/logs/masks/{{video}}/{{object}}.log",
     params:
-        dm=DM,
+        dm=untracked(DM),
         failure=lambda wc: f"{RESULTS}/failures/videos/{wc.video}.{wc.object}.masks.json",
         spec=lambda wc: shlex.quote(MASKS[(wc.video, wc.object)]),
         method=lambda wc: mask_method(MASKS[(wc.video, wc.object)]),
-        context=lambda wc: shlex.quote(
-            "; ".join(f"{config['manifest']} line {r.line} (id {r.id!r}), field 'mask'"
-                      for r in MANIFEST if (r.video_key, r.mask_key) == (wc.video, wc.object))
-        ),
+        # which rows use this mask, for messages: untracked, so that renaming the manifest or adding
+        # a row never reruns finished masks
+        context=untracked(lambda wc: shlex.quote(
+            "; ".join(f"{r.where}, field 'mask'" for r in MANIFEST if (r.video_key, r.mask_key) == (wc.video, wc.object))
+        )),
         sam=lambda wc: (
             f"--sam-checkpoint {shlex.quote(config['masks']['sam']['checkpoint'])} "
             f"--sam-model-type {config['masks']['sam']['model_type']}"

@@ -1,13 +1,13 @@
 rule ground_truth_frames:
     """The true edited clip of a synthetic row, decoded exactly like the input video."""
     input:
-        video=lambda wc: ROWS[wc.id].ground_truth,
+        video=lambda wc: ROWS[wc.id].ground_truth_path,
     output:
         frames=directory(f"{RESULTS}/ground_truth/{{id}}"),
     log:
         f"{RESULTS}/logs/ground_truth/{{id}}.log",
     params:
-        dm=DM,
+        dm=untracked(DM),
         settings=rules.frames.params.settings,
     conda:
         "../../environment.yml"
@@ -26,7 +26,7 @@ rule metrics:
     message:
         "metrics of {wildcards.variant}/{wildcards.id}; follow its log with: tail -f {log}"
     params:
-        dm=DM,
+        dm=untracked(DM),
         failure=lambda wc: f"{RESULTS}/failures/{wc.variant}/{wc.id}.metrics.json",
         target=lambda wc: shlex.quote(ROWS[wc.id].target_prompt),
         ground_truth=lambda wc, input: f"--ground-truth {shlex.quote(input.ground_truth)}" if "ground_truth" in input.keys() else "",

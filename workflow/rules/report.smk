@@ -15,7 +15,7 @@ rule summary:
     log:
         f"{RESULTS}/logs/tables/summary.log",
     params:
-        dm=DM,
+        dm=untracked(DM),
         out_dir=lambda wc, output: os.path.dirname(output[0]),
     conda:
         "../../environment.yml"
@@ -32,7 +32,7 @@ rule tables:
     log:
         f"{RESULTS}/logs/tables/benchmark.log",
     params:
-        dm=DM,
+        dm=untracked(DM),
         out_dir=lambda wc, output: os.path.dirname(output[0]),
     conda:
         "../../environment.yml"
@@ -76,7 +76,7 @@ rule panel:
     log:
         f"{RESULTS}/logs/report/panel/{{variant}}/{{id}}.log",
     params:
-        dm=DM,
+        dm=untracked(DM),
         failure=lambda wc: f"{RESULTS}/failures/{wc.variant}/{wc.id}.panel.json",
         source_prompt=lambda wc: ROWS[wc.id].source_prompt,  # shown by the captions
         target_prompt=lambda wc: ROWS[wc.id].target_prompt,
@@ -102,7 +102,7 @@ rule report_tables:
     log:
         f"{RESULTS}/logs/report/tables.log",
     params:
-        dm=DM,
+        dm=untracked(DM),
     conda:
         "../../environment.yml"
     shell:

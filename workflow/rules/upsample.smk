@@ -11,10 +11,11 @@ rule upsample:
     message:
         "upsample {wildcards.variant}/{wildcards.id} ({params.method}); follow its log with: tail -f {log}"
     params:
-        dm=DM,
+        dm=untracked(DM),
         method=shlex.quote(config["upsample"]["method"]),
         scale=config["upsample"]["scale"],
-        model=upsample_model_option(),
+        model_id=upsample_model_option(),  # what the params trigger compares
+        model=untracked(upsample_model_option(for_jobs=True)),
         prompt=lambda wc: shlex.quote(ROWS[wc.id].target_prompt),
         seed=lambda wc: ROWS[wc.id].seed,
         strength=config["upsample"]["strength"],
