@@ -146,6 +146,39 @@ def test_panel_page_embeds_gif_and_png_and_escapes_text(tmp_path):
     assert "a &lt;b&gt;cat&lt;/b&gt;" in page and "<b>cat" not in page
 
 
+def test_panel_shows_the_ground_truth_last_and_checks_its_length(tmp_path):
+    clip, truth = random_clip(4, 16, 16), random_clip(4, 16, 16)
+    clips = PanelClips(clip, clip, clip, ground_truth=truth)
+    assert clips.labelled()[1] == ["input", "mask", "edit", "ground truth"]
+    panel = build_panel(clips)
+    band = panel.shape[1] - 128
+    assert panel.shape[2] == 4 * 128 + 3 * 4 and np.array_equal(panel[:, band:, -128:][:, ::8, ::8], truth)
+    write_frames(clip, tmp_path / "frames")
+    write_frames(np.full((4, 16, 16), 255, np.uint8), tmp_path / "masks")
+    write_frames(clip, tmp_path / "edit")
+    write_frames(truth[:3], tmp_path / "truth")
+    with pytest.raises(InputError, match="ground truth .* holds 3 frames"):
+        load_panel_clips(tmp_path / "frames", tmp_path / "masks", tmp_path / "edit", ground_truth_frames=tmp_path / "truth")
+
+
+def test_panel_page_lists_metrics_with_values_and_reasons(tmp_path):
+    frames = random_clip(2, 8, 8)
+    write_panel(frames, tmp_path / "panel.gif", tmp_path / "panel.mp4", fps=4)
+    Image.new("RGB", (4, 4)).save(tmp_path / "loss.png")
+    metrics = {
+        "gt_psnr": {"value": 24.204325, "status": "ok", "reason": None},
+        "clip_text_alignment": {"value": None, "status": "missing", "reason": "cannot load <CLIP>"},
+        "motion_fidelity_lucas_kanade": {"value": 0.99, "status": "ok", "reason": None,
+                                         "substitute_for": "motion_fidelity_cotracker"},
+    }
+    page = panel_page(tmp_path / "panel.gif", tmp_path / "loss.png", "r1", {}, metrics=metrics)
+    table = page[page.index('<table id="metrics">'):]
+    assert "<td>gt_psnr</td><td>24.2</td>" in table
+    assert "<td>clip_text_alignment</td><td>missing</td><td>cannot load &lt;CLIP&gt;</td>" in table
+    assert "substitute for motion_fidelity_cotracker" in table
+    assert '<table id="metrics">' not in panel_page(tmp_path / "panel.gif", tmp_path / "loss.png", "r1", {})
+
+
 def test_tables_page_lists_every_csv(tmp_path):
     (tmp_path / "summary.csv").write_text("id,status\nred2blue,ok\ngreen2red,failed\n")
     (tmp_path / "variants.csv").write_text("variant,n\ndreammotion,2\n")
@@ -172,6 +205,13 @@ def test_panel_stage_cli_writes_all_outputs(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["loss.png", "panel.gif", "panel.html", "panel.mp4"]
     page = (tmp_path / "out" / "panel.html").read_text()
     assert "r1 (v)" in page and "no (upsample.method: none)" in page and "iterations=3" in page
+    assert '<table id="metrics">' not in page  # no --metrics-json: no table
+    # With the row's metrics and ground truth: a metrics table, and the truth as a fourth column.
+    write_frames(frames, tmp_path / "truth")
+    (tmp_path / "metrics.json").write_text(json.dumps({"metrics": {"gt_psnr": {"value": 30.5, "status": "ok"}}}))
+    assert main([*argv, "--metrics-json", str(tmp_path / "metrics.json"), "--ground-truth-frames", str(tmp_path / "truth")]) == 0
+    page = (tmp_path / "out" / "panel.html").read_text()
+    assert "<td>gt_psnr</td><td>30.5</td>" in page and "input | mask | edit | ground truth" in page
     (tmp_path / "partial.json").write_text(json.dumps({"id": "r1"}))
     assert main([*argv[:-4], "--edit-json", str(tmp_path / "partial.json"), "--out-dir", str(tmp_path / "out")]) == 1
     assert "partial.json lacks the key(s) variant" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """``dreammotion panel``: the report's view of one edit (side-by-side panel, loss curves, HTML page).
 
-Writes into ``--out-dir``: ``panel.gif`` and ``panel.mp4`` (input | mask overlay | edit | upsampled),
-``loss.png`` (the curves of the edit's log.csv) and ``panel.html`` (both embedded, with the prompts).
+Writes into ``--out-dir``: ``panel.gif`` and ``panel.mp4`` (input | mask overlay | edit | upsampled |
+ground truth), ``loss.png`` (the curves of the edit's log.csv) and ``panel.html`` (both embedded, with
+the prompts and the edit's metrics).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--upsampled-frames", type=Path, default=None,
                    help="upsampled edit (results/upsampled/{variant}/{id}/frames); leave out when upsampling is off")
     p.add_argument("--upsample-json", type=Path, default=None, help="upsample.json of the upsampled edit (method, substitutes)")
+    p.add_argument("--ground-truth-frames", type=Path, default=None,
+                   help="true edit of the row (results/ground_truth/{id}), shown as the last column; rows without one leave it out")
+    p.add_argument("--metrics-json", type=Path, default=None,
+                   help="metrics of the edit (results/metrics/{variant}/{id}.json), shown as a table on the page")
     p.add_argument("--log-csv", required=True, type=Path, help="per-iteration losses of the edit (log.csv)")
     p.add_argument("--edit-json", required=True, type=Path, help="edit.json of the edit (prompts, settings)")
     p.add_argument("--fps", type=float, default=8.0, help="frame rate of the input clip in the panel")
@@ -74,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
     upsample_info = _read_json(args.upsample_json, ("method",)) if args.upsample_json is not None else None
     title = f"{edit_info['id']} ({edit_info['variant']})"
 
-    clips = load_panel_clips(args.input_frames, args.masks, args.edit_frames, args.upsampled_frames)
+    clips = load_panel_clips(args.input_frames, args.masks, args.edit_frames, args.upsampled_frames,
+                             args.ground_truth_frames)
+    metrics = _read_json(args.metrics_json, ("metrics",))["metrics"] if args.metrics_json is not None else None
     panel = build_panel(clips)
     # Keep the clip's duration when the upsampler interpolated extra frames.
     fps = args.fps * panel.shape[0] / clips.input.shape[0]
@@ -82,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     write_panel(panel, out / "panel.gif", out / "panel.mp4", fps=fps)
     write_loss_curves(args.log_csv, out / "loss.png", title)
     columns = clips.labelled()[1]
-    page = panel_page(out / "panel.gif", out / "loss.png", title, _details(edit_info, upsample_info), columns)
+    page = panel_page(out / "panel.gif", out / "loss.png", title, _details(edit_info, upsample_info), columns, metrics)
     write_page(page, out / "panel.html")
     print(f"panel {panel.shape[0]}x{panel.shape[1]}x{panel.shape[2]} at {fps:g} fps in {out}")
     return 0

@@ -45,17 +45,46 @@ def _document(title: str, body: str) -> str:
     )
 
 
+def metrics_table_html(metrics: dict[str, dict]) -> str:
+    """The metrics of one edit (``metrics`` of its metrics JSON: name -> {value, status, reason}) as a
+    table: the value where there is one, else its status and why (a missing model stays missing)."""
+    rows = []
+    for name, entry in metrics.items():
+        value = entry.get("value")
+        if isinstance(value, float):
+            shown = f"{value:.4g}"
+        elif value is None:
+            shown = entry.get("status", "missing")
+        else:
+            shown = str(value)
+        note = entry.get("reason") or ""
+        if entry.get("substitute_for"):
+            note = (f"substitute for {entry['substitute_for']}. " + note).strip()
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(shown)}</td><td>{html.escape(note)}</td></tr>")
+    return (
+        "<table id=\"metrics\">\n<thead><tr><th>metric</th><th>value</th><th>note</th></tr></thead>\n<tbody>\n"
+        + "\n".join(rows) + "\n</tbody>\n</table>"
+    )
+
+
 def panel_page(
-    panel_gif: str | Path, loss_png: str | Path, title: str, details: dict[str, str], columns: list[str] | None = None
+    panel_gif: str | Path,
+    loss_png: str | Path,
+    title: str,
+    details: dict[str, str],
+    columns: list[str] | None = None,
+    metrics: dict[str, dict] | None = None,
 ) -> str:
     """HTML of one row: `details` (prompts, method...) as a list, the panel GIF (its `columns` named in the
-    heading), then the loss curves."""
+    heading), the row's metrics (when given), then the loss curves."""
     heading = " | ".join(columns) if columns else "side-by-side panel"
     rows = "\n".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in details.items())
+    metrics_section = f"<h2>metrics</h2>\n{metrics_table_html(metrics)}\n" if metrics is not None else ""
     body = (
         f"<h1>{html.escape(title)}</h1>\n<dl>\n{rows}\n</dl>\n"
         f"<h2>{html.escape(heading)}</h2>\n"
         f"<img id=\"panel\" alt=\"side-by-side panel of {html.escape(title)}\" src=\"{data_uri(panel_gif, 'image/gif')}\">\n"
+        f"{metrics_section}"
         "<h2>loss curves</h2>\n"
         f"<img id=\"loss-curves\" alt=\"loss curves of {html.escape(title)}\" src=\"{data_uri(loss_png, 'image/png')}\">\n"
     )

@@ -1,4 +1,5 @@
-"""Side-by-side panel of one edit: input | mask overlay | edit | upsampled (when upsampling is on).
+"""Side-by-side panel of one edit: input | mask overlay | edit | upsampled (when upsampling is on) |
+ground truth (for rows that have one, e.g. the synthetic suite and the demo).
 
 The panel is the report's view of a manifest row: every clip is brought to one display height and one
 frame count, labelled, and written as a looping GIF (shown inline by browsers) and an H.264 mp4.
@@ -25,12 +26,14 @@ MAX_DISPLAY_HEIGHT = 256
 
 @dataclass
 class PanelClips:
-    """The clips of one panel, each (F, H, W, 3) uint8; `upsampled` is None when upsampling is off."""
+    """The clips of one panel, each (F, H, W, 3) uint8; `upsampled` is None when upsampling is off,
+    `ground_truth` when the row has none."""
 
     input: np.ndarray
     mask_overlay: np.ndarray
     edit: np.ndarray
     upsampled: np.ndarray | None = None
+    ground_truth: np.ndarray | None = None
 
     def labelled(self) -> tuple[list[np.ndarray], list[str]]:
         clips = [self.input, self.mask_overlay, self.edit]
@@ -38,6 +41,9 @@ class PanelClips:
         if self.upsampled is not None:
             clips.append(self.upsampled)
             labels.append(f"upsampled {self.upsampled.shape[2]}x{self.upsampled.shape[1]}")
+        if self.ground_truth is not None:
+            clips.append(self.ground_truth)
+            labels.append("ground truth")
         return clips, labels
 
 
@@ -86,7 +92,11 @@ def build_panel(
 
 
 def load_panel_clips(
-    input_frames: str | Path, masks: str | Path, edit_frames: str | Path, upsampled_frames: str | Path | None = None
+    input_frames: str | Path,
+    masks: str | Path,
+    edit_frames: str | Path,
+    upsampled_frames: str | Path | None = None,
+    ground_truth_frames: str | Path | None = None,
 ) -> PanelClips:
     """Read the stage outputs of one row; the mask count must match the input frames it was made from."""
     source = read_frames(input_frames)
@@ -100,7 +110,13 @@ def load_panel_clips(
     if edit.shape[0] != source.shape[0]:
         raise InputError(f"edit frames {edit_frames} hold {edit.shape[0]} frames but the input {input_frames} has {source.shape[0]}")
     upsampled = read_frames(upsampled_frames) if upsampled_frames is not None else None
-    return PanelClips(input=source, mask_overlay=overlay_masks(source, mask_stack), edit=edit, upsampled=upsampled)
+    truth = read_frames(ground_truth_frames) if ground_truth_frames is not None else None
+    if truth is not None and truth.shape[0] != source.shape[0]:
+        raise InputError(
+            f"ground truth {ground_truth_frames} holds {truth.shape[0]} frames but the input {input_frames} has {source.shape[0]}"
+        )
+    return PanelClips(input=source, mask_overlay=overlay_masks(source, mask_stack), edit=edit, upsampled=upsampled,
+                      ground_truth=truth)
 
 
 def write_panel(panel: np.ndarray, gif_path: str | Path, mp4_path: str | Path, fps: float) -> None:

@@ -226,10 +226,17 @@ def panel_inputs(wc):
     if config["upsample"]["method"] != "none":
         inputs["upsampled_frames"] = f"{RESULTS}/upsampled/{wc.variant}/{wc.id}/frames"
         inputs["upsample_json"] = f"{RESULTS}/upsampled/{wc.variant}/{wc.id}/upsample.json"
+    inputs["metrics_json"] = f"{RESULTS}/metrics/{wc.variant}/{wc.id}.json"
+    if row.ground_truth is not None:
+        inputs["ground_truth"] = f"{RESULTS}/ground_truth/{row.id}"
     return inputs
 
 
-def upsampled_options(wc, input):
-    if "upsampled_frames" not in input.keys():
-        return ""
-    return f"--upsampled-frames {shlex.quote(input.upsampled_frames)} --upsample-json {shlex.quote(input.upsample_json)}"
+def panel_options(wc, input):
+    """The panel's optional inputs: the upsampled edit and the row's ground truth, where they exist."""
+    options = []
+    if "upsampled_frames" in input.keys():
+        options += ["--upsampled-frames", input.upsampled_frames, "--upsample-json", input.upsample_json]
+    if "ground_truth" in input.keys():
+        options += ["--ground-truth-frames", input.ground_truth]
+    return " ".join(shlex.quote(option) for option in options)

@@ -26,8 +26,6 @@ rule edit:
         prompt_cache=f"{RESULTS}/latents/prompts",
         out_dir=lambda wc: edit_dir(wc.variant, wc.id),
         gpus=f"--local-gpus {config['local_gpus']} --gpu-lock-dir {RESULTS}/.gpu-locks",
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} --failure-record {params.failure:q} edit {params.gpus} --method {params.method} --latents {input.latents:q} --masks {input.masks:q}"
         " --source-prompt {params.source} --target-prompt {params.target}"
@@ -55,8 +53,6 @@ rule decode:
         model=untracked(model_job_arg()),
         fps=config["frames"]["output_fps"],
         out_dir=lambda wc: edit_dir(wc.variant, wc.id),
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} --failure-record {params.failure:q} decode --latents {input.latents:q} --input-frames {input.frames:q} --model {params.model}"
         " --fps {params.fps} --out-dir {params.out_dir:q} > {log:q} 2>&1"

@@ -11,7 +11,5 @@ rule encode:
         failure=lambda wc: f"{RESULTS}/failures/videos/{wc.video}.encode.json",
         model_id=model_arg(),  # what the params trigger compares
         model=untracked(model_job_arg()),
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} --failure-record {params.failure:q} encode --frames {input.frames:q} --model {params.model} --out {output.latents:q} > {log:q} 2>&1"

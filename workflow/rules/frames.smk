@@ -19,7 +19,5 @@ rule frames:
             ]
             + ([f"--fps {config['frames']['fps']}"] if config["frames"]["fps"] else [])
         ),
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} --failure-record {params.failure:q} frames --video {input.video:q} --out {output.frames:q} {params.settings} > {log:q} 2>&1"

@@ -24,8 +24,6 @@ rule masks:
         dilate=config["masks"]["dilate"],
         feather=config["masks"]["feather"],
         device=config["model"]["device"],
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} --failure-record {params.failure:q} masks --frames {input.frames:q} --spec {params.spec} --method {params.method}"
         " --dilate {params.dilate} --feather {params.feather} {params.sam} --device {params.device}"

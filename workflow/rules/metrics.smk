@@ -9,8 +9,6 @@ rule ground_truth_frames:
     params:
         dm=untracked(DM),
         settings=rules.frames.params.settings,
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} frames --video {input.video:q} --out {output.frames:q} {params.settings} > {log:q} 2>&1"
 
@@ -31,8 +29,6 @@ rule metrics:
         target=lambda wc: shlex.quote(ROWS[wc.id].target_prompt),
         ground_truth=lambda wc, input: f"--ground-truth {shlex.quote(input.ground_truth)}" if "ground_truth" in input.keys() else "",
         settings=as_arg(config["metrics"]),
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} --failure-record {params.failure:q} metrics --input-frames {input.input_frames:q} --edit-frames {input.edit_frames:q}"
         " --masks {input.masks:q} --target-prompt {params.target} {params.ground_truth}"

@@ -17,8 +17,6 @@ rule summary:
     params:
         dm=untracked(DM),
         out_dir=lambda wc, output: os.path.dirname(output[0]),
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} tables --metrics {input.metrics:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
@@ -34,8 +32,6 @@ rule tables:
     params:
         dm=untracked(DM),
         out_dir=lambda wc, output: os.path.dirname(output[0]),
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} tables --metrics {input.metrics:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
@@ -80,15 +76,14 @@ rule panel:
         failure=lambda wc: f"{RESULTS}/failures/{wc.variant}/{wc.id}.panel.json",
         source_prompt=lambda wc: ROWS[wc.id].source_prompt,  # shown by the captions
         target_prompt=lambda wc: ROWS[wc.id].target_prompt,
-        upsampled=upsampled_options,
+        options=panel_options,
         fps=config["frames"]["output_fps"],
         out_dir=lambda wc: report_dir(wc.variant, wc.id),
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} --failure-record {params.failure:q} panel"
         " --input-frames {input.input_frames:q} --masks {input.masks:q} --edit-frames {input.edit_frames:q}"
-        " {params.upsampled} --log-csv {input.log_csv:q} --edit-json {input.edit_json:q} --fps {params.fps}"
+        " {params.options} --metrics-json {input.metrics_json:q}"
+        " --log-csv {input.log_csv:q} --edit-json {input.edit_json:q} --fps {params.fps}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
@@ -103,8 +98,6 @@ rule report_tables:
         f"{RESULTS}/logs/report/tables.log",
     params:
         dm=untracked(DM),
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} report-tables --tables {input.summary:q} {input.variants:q} --title 'dreammotion results'"
         " --out {output.html:q} > {log:q} 2>&1"

@@ -26,8 +26,6 @@ rule upsample:
         options=upsample_options(),
         out_dir=lambda wc: f"{RESULTS}/upsampled/{wc.variant}/{wc.id}",
         gpus=f"--local-gpus {config['local_gpus']} --gpu-lock-dir {RESULTS}/.gpu-locks",
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} upsample {params.gpus} --frames {input.frames:q} --out-dir {params.out_dir:q} --method {params.method}"
         " --scale {params.scale} {params.model} --prompt {params.prompt} --seed {params.seed}"
