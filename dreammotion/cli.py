@@ -27,6 +27,7 @@ STAGES = {
     "report-tables": ("dreammotion.report.cli_tables", "the result tables as an HTML page for the report"),
     "evaluate": ("dreammotion.synthetic.evaluate", "edit quality on the synthetic suite against ground truth"),
     "suite": ("dreammotion.synthetic.suite", "render the synthetic edit suite with ground truth"),
+    "check-config": ("dreammotion.validate", "check config files' YAML, naming the file and line of an error"),
 }
 
 

@@ -51,3 +51,16 @@ def test_console_script_version():
     out = subprocess.run([str(script), "--version"], env=ENV, capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == f"dreammotion {expected_version()}"
+
+
+def test_check_config_names_the_file_and_line_of_a_yaml_error(tmp_path, capsys):
+    """Snakemake's own message for a --configfile YAML error names no file; this command does."""
+    from dreammotion.cli import main
+
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("frames:\n  num_frames: 8\n")
+    bad.write_text("frames:\n  num_frames: 8\n  height: [32\n")
+    assert main(["check-config", str(good)]) == 0
+    assert main(["check-config", str(good), str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml line" in err and "not valid YAML" in err

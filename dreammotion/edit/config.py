@@ -35,6 +35,10 @@ class EditConfig:
     lambda_t: float = 0.1  # [ours] T-SSM weight, not stated in the paper; chosen with lambda_s (docs/quality.md)
     key_layers: tuple[str, ...] = DEFAULT_LAYERS  # [CDS] decoder spatial self-attention (attn1 of up_blocks)
     truncate_forward: bool = True  # stop the with-grad forward after the last key layer (same keys, less work)
+    # Long clips ------------------------------------------------------------------------------------
+    window: int = 0  # [ours] frames per window for clips longer than the model's window (0: the whole clip at once)
+    window_overlap: int = 4  # [ours] frames consecutive windows share (one variable: no blending afterwards)
+    cross_window_tssm: bool = True  # [ours] T-SSM also between a window's frames and the previous window's
     # Bookkeeping ---------------------------------------------------------------------------------
     seed: int = 0  # seed of the per-iteration timestep and noise draws (the manifest's seed column)
     checkpoint_every: int = 50  # iterations between checkpoints (resume after a kill)
@@ -76,6 +80,9 @@ class EditConfig:
         need(self.lr > 0, ("lr",), f"lr must be > 0, got {self.lr}")
         for name in ("guidance_scale", "lambda_s", "lambda_t"):
             need(getattr(self, name) >= 0, (name,), f"{name} must be >= 0, got {getattr(self, name)}")
+        need(self.window >= 0, ("window",), f"window must be >= 0 (0: the whole clip at once), got {self.window}")
+        need(self.window == 0 or 0 <= self.window_overlap < self.window, ("window", "window_overlap"),
+             f"window_overlap must be in [0, window - 1], got {self.window_overlap} for windows of {self.window}")
         need(self.checkpoint_every >= 1, ("checkpoint_every",), f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
         need(self.divergence_factor > 0, ("divergence_factor",),
              f"divergence_factor must be > 0 (inf turns the check off), got {self.divergence_factor}")
@@ -113,7 +120,8 @@ class EditConfig:
 _FIELD_TYPES = {
     "iterations": int, "optimizer": str, "lr": float, "guidance_scale": float, "t_min": int, "t_max": int,
     "score": str, "use_mask": bool, "mask_applies_to": str, "lambda_s": float, "lambda_t": float,
-    "key_layers": "layers", "truncate_forward": bool, "seed": int, "checkpoint_every": int,
+    "key_layers": "layers", "truncate_forward": bool, "window": int, "window_overlap": int,
+    "cross_window_tssm": bool, "seed": int, "checkpoint_every": int,
     "divergence_factor": "factor", "extra": dict,
 }
 

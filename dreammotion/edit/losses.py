@@ -68,3 +68,21 @@ def temporal_ssm_loss(keys: torch.Tensor, keys_ref: torch.Tensor, frames: int) -
         raise ValueError(f"key shapes differ: {tuple(keys.shape)} vs {tuple(keys_ref.shape)}")
     diff = temporal_similarity(keys, frames) - temporal_similarity(keys_ref, frames)
     return diff.pow(2).sum((-1, -2)).mean()
+
+
+def frame_key_means(keys: torch.Tensor, frames: int) -> torch.Tensor:
+    """(batch * frames, HW, C) -> (batch, frames, C): each frame's spatially averaged key (T-SSM's input)."""
+    return _per_frame(keys.float(), frames).mean(dim=2)
+
+
+def temporal_cross_ssm_loss(
+    keys: torch.Tensor, keys_ref: torch.Tensor, frames: int, context: torch.Tensor, context_ref: torch.Tensor
+) -> torch.Tensor:
+    """T-SSM between the frames of `keys` and other frames (`context`, (batch, Fc, C) key means, e.g. of the
+    neighbouring window of a long video): ||cos(m, c) - cos(m_ref, c_ref)||_F^2 over the frames x Fc block,
+    mean over the batch. The context is a constant (no gradient flows into it)."""
+    m = F.normalize(frame_key_means(keys, frames), dim=-1)
+    m_ref = F.normalize(frame_key_means(keys_ref, frames), dim=-1)
+    c, c_ref = F.normalize(context.float(), dim=-1), F.normalize(context_ref.float(), dim=-1)
+    diff = m @ c.transpose(-1, -2) - m_ref @ c_ref.transpose(-1, -2)
+    return diff.pow(2).sum((-1, -2)).mean()

@@ -43,7 +43,8 @@ from dreammotion.edit.hooks import (
     select_checkpoint_units,
     select_spatial_self_attention,
 )
-from dreammotion.edit.losses import spatial_ssm_loss, temporal_ssm_loss
+from dreammotion.edit.losses import frame_key_means, spatial_ssm_loss, temporal_cross_ssm_loss, temporal_ssm_loss
+from dreammotion.edit.windows import Windows, windowed_update
 from dreammotion.errors import NumericalError
 from dreammotion.utils.atomic import atomic_path
 
@@ -211,6 +212,7 @@ class EditStep:
                 f"from {' or '.join(PREDICTION_TYPES)} only"
             )
         self.prediction_type = prediction_type
+        self.key_means: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.unet = unet
         self.x_src = x_src
         self.embeddings = embeddings
@@ -263,7 +265,18 @@ class EditStep:
             branches.append(("source_null", x_src_t, emb.null))
         return branches
 
-    def __call__(self, x: torch.Tensor, t: int, noise: torch.Tensor) -> IterationOutput:
+    def set_window(self, x_src: torch.Tensor, mask: torch.Tensor) -> None:
+        """Point the step at another window of the same length (long videos, ``dreammotion.edit.windows``):
+        the hooks stay installed, only the source latents and mask change."""
+        if x_src.shape != self.x_src.shape:
+            raise ValueError(f"window of shape {tuple(x_src.shape)}; this step edits {tuple(self.x_src.shape)}")
+        self.x_src, self.mask = x_src, mask
+
+    def __call__(
+        self, x: torch.Tensor, t: int, noise: torch.Tensor, context: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+    ) -> IterationOutput:
+        """The update for x at timestep t with `noise`. context: see ``ssm_gradient``; after the call,
+        ``key_means`` holds this call's (edited, source) key means per layer, to be a neighbour's context."""
         if self.use_ssm and self.capture is None:
             raise RuntimeError("EditStep must be entered (with EditStep(...) as step:) before it is called")
         cfg, unet, capture = self.config, self.unet, self.capture
@@ -304,7 +317,12 @@ class EditStep:
                     out.sample.detach().float()[0], x_t[0], sqrt_a, sqrt_1a, self.prediction_type
                 )
             del out  # frees what the tail after the last key layer saved for backward
-            ssm_grad, loss_s, loss_t = ssm_gradient(capture.keys, source_keys, x, cfg, self.frames, gram=None)
+            ssm_grad, loss_s, loss_t = ssm_gradient(capture.keys, source_keys, x, cfg, self.frames, gram=None,
+                                                     context=context)
+            self.key_means = {
+                n: (frame_key_means(capture.keys[n].detach(), self.frames), frame_key_means(source_keys[n], self.frames))
+                for n in capture.keys
+            }
             capture.keys = {}
             del source_keys
 
@@ -331,8 +349,13 @@ def ssm_gradient(
     frames: int,
     *,
     gram: bool | None = None,
+    context: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """d(lambda_s S-SSM + lambda_t T-SSM)/dx, S-SSM and T-SSM, for keys computed from x with grad.
+
+    context: per key layer, (edited, source) key means (batch, Fc, C) of frames outside x (the
+    neighbouring window of a long video); T-SSM then also matches the similarities between x's frames
+    and those (``temporal_cross_ssm_loss``), and the returned T-SSM includes that term.
 
     The gradient at the keys can be tiny (each of (HW)^2 similarity entries contributes a little; with
     a mean over entries it was ~1e-9 at ZeroScope size and underflowed to exactly zero in float16,
@@ -345,6 +368,10 @@ def ssm_gradient(
     keys32 = {n: keys[n].detach().float().requires_grad_(True) for n in names}
     loss_s = sum(spatial_ssm_loss(keys32[n], source_keys[n], gram=gram) for n in names) / len(names)
     loss_t = sum(temporal_ssm_loss(keys32[n], source_keys[n], frames) for n in names) / len(names)
+    if context:
+        loss_t = loss_t + sum(
+            temporal_cross_ssm_loss(keys32[n], source_keys[n], frames, *context[n]) for n in names
+        ) / len(names)
     total = config.lambda_s * loss_s + config.lambda_t * loss_t
     zero = torch.zeros_like(x)
     if not torch.isfinite(total):
@@ -390,6 +417,8 @@ def dreammotion_edit(
 
     x_src = source_latents.detach().to(device, torch.float32)
     mask = latent_mask(masks if config.use_mask else None, tuple(x_src.shape)).to(device)
+    windows = Windows.for_clip(x_src.shape[2], config.window, config.window_overlap)
+    first = windows.slices[0]
 
     def embed(prompt: str) -> torch.Tensor:
         if text_embeddings is not None and prompt in text_embeddings:
@@ -401,7 +430,7 @@ def dreammotion_edit(
     if config.t_max >= len(alphas):
         raise ValueError(f"t_max={config.t_max} is beyond the model's {len(alphas)} training timesteps")
     prediction_type = model.scheduler.config.get("prediction_type", "epsilon")
-    step = EditStep(unet, x_src, embeddings, mask, alphas, config, fast_path, prediction_type)
+    step = EditStep(unet, x_src[:, :, first], embeddings, mask[:, :, first], alphas, config, fast_path, prediction_type)
 
     x = x_src.clone().requires_grad_(True)
     if config.optimizer == "sgd":
@@ -432,7 +461,10 @@ def dreammotion_edit(
             gen = _iteration_generator(config.seed, it)
             t = int(torch.randint(config.t_min, config.t_max + 1, (1,), generator=gen))
             noise = torch.randn(x.shape, generator=gen).to(device)
-            out = step(x, t, noise)
+            if len(windows.starts) == 1:
+                out = step(x, t, noise)
+            else:
+                out = windowed_update(step, x, x_src, mask, t, noise, windows, cross_window=config.cross_window_tssm)
             _check_finite(it, loss_s=out.loss_s, loss_t=out.loss_t)
             _check_finite(it, vdds_gradient=out.score_grad, ssm_gradient=out.ssm_grad)
             x.grad = out.update

@@ -1,0 +1,142 @@
+"""Clips longer than the model's window: overlapping windows that share one set of latents.
+
+A model like ZeroScope (24 frames) or the embedded prior (8 frames) sees a fixed number of frames.
+A longer clip is split into windows of that length that overlap; the latents of the whole clip are
+one variable, so a frame that two windows share is not two copies blended afterwards. Each iteration
+draws one timestep and one noise for the whole clip; every window computes its update (V-DDS, S-SSM,
+T-SSM) on its slice, and a frame's update is the mean over the windows that contain it. GPU memory is
+one window's (the windows run one after another), plus the latents of all frames.
+
+T-SSM across window borders: the frames x frames similarity of the source video's keys is known for
+every pair, so each window also matches the similarities between its frames and the previous window's
+frames that it does not share (their key means from the same iteration, held constant).
+
+``independent_windows`` is the naive route it is measured against: each window edited on its own and
+the results cross-faded where windows overlap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Windows of `length` frames over a clip of `frames` frames, consecutive windows sharing at least
+    `overlap` frames; the last window ends at the last frame."""
+
+    frames: int
+    length: int
+    overlap: int
+
+    def __post_init__(self) -> None:
+        if self.frames < 1:
+            raise ValueError(f"a clip needs at least one frame, got {self.frames}")
+        if self.length < 1:
+            raise ValueError(f"window length must be >= 1, got {self.length}")
+        if self.frames > self.length and not 0 <= self.overlap < self.length:
+            raise ValueError(f"window overlap must be in [0, {self.length - 1}] for windows of {self.length} frames, got {self.overlap}")
+
+    @classmethod
+    def for_clip(cls, frames: int, length: int, overlap: int) -> "Windows":
+        """`length` 0 (or >= frames) means one window over the whole clip."""
+        if length <= 0 or length >= frames:
+            return cls(frames, frames, 0)
+        return cls(frames, length, overlap)
+
+    @property
+    def starts(self) -> list[int]:
+        if self.length >= self.frames:
+            return [0]
+        stride = self.length - self.overlap
+        starts = list(range(0, self.frames - self.length + 1, stride))
+        if starts[-1] + self.length < self.frames:
+            starts.append(self.frames - self.length)
+        return starts
+
+    @property
+    def slices(self) -> list[slice]:
+        return [slice(s, s + self.length) for s in self.starts]
+
+    def coverage(self) -> torch.Tensor:
+        """(frames,) how many windows contain each frame."""
+        counts = torch.zeros(self.frames)
+        for window in self.slices:
+            counts[window] += 1
+        return counts
+
+    def borders(self) -> list[int]:
+        """Frames where a window starts or ends (besides the clip's own ends): where seams would show."""
+        edges = {s for s in self.starts[1:]} | {s + self.length - 1 for s in self.starts[:-1]}
+        return sorted(edges)
+
+    def describe(self) -> dict:
+        return {"frames": self.frames, "length": self.length, "overlap": self.overlap, "starts": self.starts}
+
+
+def windowed_update(step, x: torch.Tensor, x_src: torch.Tensor, mask: torch.Tensor, t: int, noise: torch.Tensor,
+                    windows: Windows, *, cross_window: bool = True):
+    """One iteration's update of the whole clip's latents x (1, C, F, h, w), window by window.
+
+    `step` is an entered ``EditStep`` of one window's length. Returns an ``IterationOutput`` over the
+    whole clip (score and SSM gradients averaged per frame over its windows; the losses are the mean
+    over windows)."""
+    from dreammotion.edit.optimizer import IterationOutput
+
+    coverage = windows.coverage().to(x.device).view(1, 1, -1, 1, 1)
+    update, score, ssm = torch.zeros_like(x), torch.zeros_like(x), torch.zeros_like(x)
+    loss_s, loss_t = [], []
+    previous = None  # (slice, key means) of the window before
+    for window in windows.slices:
+        step.set_window(x_src[:, :, window], mask[:, :, window])
+        context = None
+        if cross_window and previous is not None:
+            before = window.start - previous[0].start  # frames of the previous window that this one lacks
+            context = {n: (edited[:, :before], source[:, :before]) for n, (edited, source) in previous[1].items()}
+        out = step(x[:, :, window], t, noise[:, :, window], context)
+        update[:, :, window] += out.update
+        score[:, :, window] += out.score_grad
+        ssm[:, :, window] += out.ssm_grad
+        loss_s.append(out.loss_s)
+        loss_t.append(out.loss_t)
+        previous = (window, step.key_means)
+    return IterationOutput(update / coverage, score / coverage, ssm / coverage,
+                           torch.stack(loss_s).mean(), torch.stack(loss_t).mean())
+
+
+def crossfade(parts: list[torch.Tensor], windows: Windows) -> torch.Tensor:
+    """Latents of independently edited windows (each (1, C, length, h, w)) joined into one clip: in an
+    overlap, weights ramp linearly from one window to the next (the naive route to long videos)."""
+    if len(parts) != len(windows.slices):
+        raise ValueError(f"{len(parts)} parts for {len(windows.slices)} windows")
+    shape = list(parts[0].shape)
+    shape[2] = windows.frames
+    total = torch.zeros(shape)
+    weight_sum = torch.zeros(windows.frames)
+    for index, (part, window) in enumerate(zip(parts, windows.slices)):
+        weights = torch.ones(windows.length)
+        if index > 0:  # ramp up over the overlap with the previous window
+            shared = windows.slices[index - 1].stop - window.start
+            weights[:shared] = torch.linspace(0, 1, shared + 2)[1:-1]
+        if index < len(parts) - 1:  # ramp down over the overlap with the next window
+            shared = window.stop - windows.slices[index + 1].start
+            weights[windows.length - shared:] = torch.minimum(
+                weights[windows.length - shared:], torch.linspace(1, 0, shared + 2)[1:-1])
+        total[:, :, window] += part.cpu() * weights.view(1, 1, -1, 1, 1)
+        weight_sum[window] += weights
+    return total / weight_sum.view(1, 1, -1, 1, 1)
+
+
+def independent_windows(model, source_latents, source_prompt, target_prompt, masks, config, windows: Windows, **kwargs):
+    """The naive route: each window edited by ``dreammotion_edit`` on its own, then ``crossfade``d."""
+    from dreammotion.edit.optimizer import dreammotion_edit
+
+    parts = []
+    for window in windows.slices:
+        window_masks = masks[window] if masks is not None else None
+        result = dreammotion_edit(model, source_latents[:, :, window], source_prompt, target_prompt, window_masks,
+                                  config, **kwargs)
+        parts.append(result.latents)
+    return crossfade(parts, windows)
