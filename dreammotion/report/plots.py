@@ -136,8 +136,9 @@ def metric_figure(name: str, per_variant: dict[str, VariantStats], variants: lis
         s = per_variant[variant]
         if i in with_mean:
             continue
-        ax.text(i, 0, "failed" if s.failed and not s.missing else "missing", ha="center", va="bottom", fontsize=9,
-                color="#a00", rotation=90)
+        # x in data units, y in axes units: just above the axis whatever the value range
+        ax.text(i, 0.03, "failed" if s.failed and not s.missing else "missing", ha="center", va="bottom", fontsize=9,
+                color="#a00", transform=ax.get_xaxis_transform())
     ax.axhline(0, color="#888", linewidth=0.8)
     labels = [f"{v}\n(n={per_variant[v].n})" for v in variants]
     ax.set_xticks(positions, labels, rotation=20 if len(variants) > 4 else 0, ha="right" if len(variants) > 4 else "center",
