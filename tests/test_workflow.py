@@ -238,6 +238,16 @@ def test_default_model_is_found_from_any_working_directory(tmp_path):
     assert str((REPO / "data/models/dreammotion-shapes-t2v").resolve()) in result.stdout
 
 
+def test_tables_target_plans_the_benchmark_report(tmp_path, tiny_model_dir):
+    """`snakemake tables` builds the benchmark tables and their report page (charts), not only the tables."""
+    work = make_project(tmp_path, tiny_model_dir)
+    dry = snakemake(work, "-n", "tables")
+    shown = dry.stdout + dry.stderr
+    for rule in ("benchmark_tables", "report_benchmark"):
+        assert re.search(rf"^(local)?rule {rule}:", shown, flags=re.M), rule
+    assert "results/report/benchmark/benchmark.html" in shown and "results/report/benchmark/plots" in shown
+
+
 # Rules declare no conda environment on purpose: every job runs `python -m dreammotion` with the
 # interpreter that runs Snakemake (the project's venv or conda env), see docs/cluster.md. That is the
 # one lint Snakemake reports, once per rule; any other lint fails the test.

@@ -1,7 +1,7 @@
-"""Loss curves of one edit, drawn with Pillow from the edit's log.csv (one small plot per logged quantity).
+"""Loss curves of one edit, drawn with matplotlib (Agg backend) from the edit's log.csv.
 
-Pillow instead of matplotlib keeps the dependencies as they are; each quantity gets its own plot with
-its own y range because they differ by orders of magnitude (gradient norms vs. SSM losses).
+One small plot per logged quantity, each with its own y range because they differ by orders of
+magnitude (gradient norms vs. SSM losses).
 """
 
 from __future__ import annotations
@@ -11,29 +11,28 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
-from dreammotion.errors import InputError
-from dreammotion.utils.atomic import atomic_path
+import matplotlib
+
+matplotlib.use("Agg")  # no display, no GUI toolkit
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from dreammotion.errors import InputError  # noqa: E402
+from dreammotion.utils.atomic import atomic_path  # noqa: E402
 
 # The columns the DreamMotion optimiser writes (dreammotion.edit.optimizer.LOG_FIELDS), iteration first.
 PLOTTED_COLUMNS = ("t", "vdds_grad_norm", "loss_s", "loss_t", "ssm_grad_norm", "update_norm", "latent_change")
 REQUIRED_COLUMNS = ("iteration", *PLOTTED_COLUMNS)
 
-PLOT_WIDTH = 240
-PLOT_HEIGHT = 160
 PLOTS_PER_ROW = 4
-MARGIN_LEFT = 58  # room for the y tick labels
-MARGIN_RIGHT = 18  # room for half of the last x tick label
-MARGIN_TOP = 22  # the quantity's name
-MARGIN_BOTTOM = 22  # the x tick labels
-TITLE_HEIGHT = 26
-BACKGROUND = (255, 255, 255)
-AXIS_COLOUR = (90, 90, 90)
-GRID_COLOUR = (225, 225, 225)
-TEXT_COLOUR = (20, 20, 20)
-LINE_COLOUR = (31, 119, 180)
-FONT_SIZE = 12
+PLOT_WIDTH_IN = 2.4  # inches per plot at PLOT_DPI: 240 x 170 px
+PLOT_HEIGHT_IN = 1.7
+PLOT_DPI = 100
+LINE_COLOUR = (31, 119, 180)  # matplotlib's first default colour, as RGB
+FONT_SIZE = 8
 
 
 def read_loss_log(path: str | Path) -> dict[str, np.ndarray]:
@@ -68,68 +67,54 @@ def format_tick(value: float) -> str:
     return f"{value:.2e}"
 
 
-def _value_range(values: np.ndarray) -> tuple[float, float]:
-    low, high = float(values.min()), float(values.max())
-    if low == high:  # a constant curve: centre it in a small band instead of dividing by zero
-        pad = abs(low) * 0.05 or 1.0
-        return low - pad, high + pad
-    return low, high
+def _hex(colour: tuple[int, int, int]) -> str:
+    return "#" + "".join(f"{c:02x}" for c in colour)
 
 
-def _draw_plot(draw: ImageDraw.ImageDraw, origin: tuple[int, int], name: str, x: np.ndarray, y: np.ndarray, font) -> None:
-    left = origin[0] + MARGIN_LEFT
-    top = origin[1] + MARGIN_TOP
-    right = origin[0] + PLOT_WIDTH - MARGIN_RIGHT
-    bottom = origin[1] + PLOT_HEIGHT - MARGIN_BOTTOM
-    draw.text((left, origin[1] + 4), name, fill=TEXT_COLOUR, font=font)
+def _plot_quantity(ax, name: str, x: np.ndarray, y: np.ndarray) -> None:
+    ax.set_title(name, fontsize=FONT_SIZE + 1, loc="left")
+    ax.tick_params(labelsize=FONT_SIZE)
+    ax.grid(color="#e1e1e1", linewidth=0.6)
     finite = np.isfinite(y)
     if not finite.any():
-        draw.rectangle((left, top, right, bottom), outline=AXIS_COLOUR)
-        draw.text((left + 6, (top + bottom) // 2 - 6), "no finite values", fill=TEXT_COLOUR, font=font)
+        ax.text(0.5, 0.5, "no finite values", ha="center", va="center", fontsize=FONT_SIZE, transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
         return
-    y_low, y_high = _value_range(y[finite])
-    x_low, x_high = float(x.min()), float(x.max())
-    x_span = (x_high - x_low) or 1.0
+    points = int(finite.sum())
+    ax.plot(x[finite], y[finite], color=_hex(LINE_COLOUR), linewidth=2 if points <= 60 else 1,  # thin lines for long runs
+            marker="o" if points <= 30 else None, markersize=2.5)  # markers only where they stay readable
+    formatter = ax.yaxis.get_major_formatter()
+    if hasattr(formatter, "set_powerlimits"):
+        formatter.set_powerlimits((-3, 4))  # scientific notation for very large or small values (see format_tick)
 
-    def to_pixel(xv: float, yv: float) -> tuple[float, float]:
-        px = left + (xv - x_low) / x_span * (right - left) if x_high > x_low else (left + right) / 2
-        py = bottom - (yv - y_low) / (y_high - y_low) * (bottom - top)
-        return px, py
 
-    for fraction in (0.25, 0.5, 0.75):  # light horizontal grid
-        gy = bottom - fraction * (bottom - top)
-        draw.line((left, gy, right, gy), fill=GRID_COLOUR)
-    draw.rectangle((left, top, right, bottom), outline=AXIS_COLOUR)
-    for value, py in ((y_high, top), (y_low, bottom)):
-        label = format_tick(value)
-        width = draw.textlength(label, font=font)
-        draw.text((left - 4 - width, py - FONT_SIZE // 2), label, fill=TEXT_COLOUR, font=font)
-    for value, px in ((x_low, left), (x_high, right)):
-        label = format_tick(value)
-        width = draw.textlength(label, font=font)
-        draw.text((px - width / 2, bottom + 4), label, fill=TEXT_COLOUR, font=font)
-    points = [to_pixel(xv, yv) for xv, yv in zip(x[finite], y[finite])]
-    if len(points) > 1:
-        draw.line(points, fill=LINE_COLOUR, width=2 if len(points) <= 60 else 1)  # thin lines for long runs
-    for px, py in points if len(points) <= 30 else []:  # markers only where they stay readable
-        draw.ellipse((px - 2, py - 2, px + 2, py + 2), fill=LINE_COLOUR)
+def loss_curves_figure(columns: dict[str, np.ndarray], title: str) -> Figure:
+    """A matplotlib figure: a title line and one plot per quantity against the iteration (x axis), each with
+    its own y range. An edit without iterations (e.g. SDEdit) gets a one-line figure saying so."""
+    iterations = columns["iteration"]
+    if len(iterations) == 0:
+        fig = Figure(figsize=(PLOTS_PER_ROW * PLOT_WIDTH_IN, 0.4), dpi=PLOT_DPI)
+        fig.text(0.01, 0.5, f"{title}: no optimisation iterations logged (e.g. the SDEdit baseline)", va="center",
+                 fontsize=FONT_SIZE + 2)
+        return fig
+    rows = math.ceil(len(PLOTTED_COLUMNS) / PLOTS_PER_ROW)
+    fig = Figure(figsize=(PLOTS_PER_ROW * PLOT_WIDTH_IN, rows * PLOT_HEIGHT_IN + 0.3), dpi=PLOT_DPI, layout="constrained")
+    fig.suptitle(f"{title} ({len(iterations)} iterations; x axis: iteration)", fontsize=FONT_SIZE + 2, x=0.01, ha="left")
+    axes = fig.subplots(rows, PLOTS_PER_ROW, squeeze=False).ravel()
+    for ax, name in zip(axes, PLOTTED_COLUMNS):
+        _plot_quantity(ax, name, iterations, columns[name])
+    for ax in axes[len(PLOTTED_COLUMNS):]:
+        ax.set_visible(False)
+    return fig
 
 
 def draw_loss_curves(columns: dict[str, np.ndarray], title: str) -> Image.Image:
-    """One RGB image: a title line and one plot per quantity against the iteration (x axis)."""
-    font = ImageFont.load_default(size=FONT_SIZE)  # Pillow's bundled scalable font (bitmap font without FreeType)
-    rows = math.ceil(len(PLOTTED_COLUMNS) / PLOTS_PER_ROW)
-    image = Image.new("RGB", (PLOTS_PER_ROW * PLOT_WIDTH, TITLE_HEIGHT + rows * PLOT_HEIGHT), BACKGROUND)
-    draw = ImageDraw.Draw(image)
-    iterations = columns["iteration"]
-    if len(iterations) == 0:
-        draw.text((8, 6), f"{title}: no optimisation iterations logged (e.g. the SDEdit baseline)", fill=TEXT_COLOUR, font=font)
-        return image.crop((0, 0, image.width, TITLE_HEIGHT + 10))
-    draw.text((8, 6), f"{title} ({len(iterations)} iterations; x axis: iteration)", fill=TEXT_COLOUR, font=font)
-    for index, name in enumerate(PLOTTED_COLUMNS):
-        origin = ((index % PLOTS_PER_ROW) * PLOT_WIDTH, TITLE_HEIGHT + (index // PLOTS_PER_ROW) * PLOT_HEIGHT)
-        _draw_plot(draw, origin, name, iterations, columns[name], font)
-    return image
+    """loss_curves_figure rendered (Agg) as one RGB image."""
+    fig = loss_curves_figure(columns, title)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
 
 
 def write_loss_curves(log_csv: str | Path, png_path: str | Path, title: str) -> Path:

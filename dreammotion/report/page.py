@@ -23,6 +23,7 @@ h2 { font-size: 15px; margin: 18px 0 6px 0; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; font-size: 13px; }
 dt { font-weight: bold; }
 img { max-width: 100%; }
+img.plot { display: block; margin: 6px 0; }
 #panel { image-rendering: pixelated; }  /* crisp enlarged pixels of small clips */
 table { border-collapse: collapse; font-size: 12px; }
 th, td { border: 1px solid #bbb; padding: 3px 6px; text-align: left; }
@@ -105,10 +106,71 @@ def csv_table_html(path: str | Path) -> str:
     return f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
 
-def tables_page(tables: list[str | Path], title: str = "dreammotion tables") -> str:
-    """HTML with one section per CSV table, headed by its file name."""
-    sections = "\n".join(f"<h2>{html.escape(Path(t).name)}</h2>\n{csv_table_html(t)}" for t in tables)
-    return _document(title, f"<h1>{html.escape(title)}</h1>\n{sections}")
+def plots_html(pngs: dict[str, bytes], skipped: list[str], what: str = "per-variant means") -> str:
+    """The plots (one <img> per metric, embedded as PNG data URIs) and a line naming the metrics left out."""
+    images = "\n".join(
+        f'<img class="plot" id="plot-{html.escape(name)}" alt="{html.escape(name)}: {html.escape(what)}" '
+        f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+        for name, png in pngs.items()
+    )
+    if not pngs:
+        images = "<p>No metric has a value for any variant: nothing to plot.</p>"
+    note = ""
+    if skipped:
+        note = (
+            '<p id="skipped-metrics">Not plotted (missing or failed for every variant): '
+            + ", ".join(f"<code>{html.escape(n)}</code>" for n in skipped)
+            + ".</p>"
+        )
+    return f"{images}\n{note}".rstrip()
+
+
+def tables_page(tables: list[str | Path], title: str = "dreammotion tables", plots=None) -> str:
+    """HTML with one section per CSV table, headed by its file name; `plots` (report.plots.BenchmarkPlots),
+    if given, first: the bar charts of the per-variant means."""
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    if plots is not None:
+        parts.append("<h2>means per variant (bars: mean, error bars: sample std over the ok edits)</h2>")
+        parts.append(plots_html(plots.pngs, plots.skipped))
+    parts += [f"<h2>{html.escape(Path(t).name)}</h2>\n{csv_table_html(t)}" for t in tables]
+    return _document(title, "\n".join(parts))
+
+
+def means_table_html(table) -> str:
+    """report.plots.VariantsTable as one compact table: a row per variant, 'mean ± std (n=..)' per metric."""
+    from dreammotion.tables.aggregate import metric_header
+    from dreammotion.tables.formats import format_number
+
+    def cell(s) -> str:
+        if s.mean is None:
+            return "failed" if s.failed and not s.missing else ("missing" if s.missing else "")
+        text = format_number(s.mean) + (f" ± {format_number(s.std)}" if s.std is not None else "")
+        extra = [f"n={s.n}"] + [f"{k} {v}" for k, v in (("missing", s.missing), ("failed", s.failed), ("capped", s.capped)) if v]
+        return f"{text} ({', '.join(extra)})"
+
+    header = "<th>variant</th>" + "".join(f"<th>{html.escape(metric_header(m))}</th>" for m in table.metrics)
+    rows = "\n".join(
+        f"<tr><td>{html.escape(v)}</td>" + "".join(f"<td>{html.escape(cell(table.stats[m][v]))}</td>" for m in table.metrics) + "</tr>"
+        for v in table.variants
+    )
+    return f'<table id="means">\n<thead><tr>{header}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>'
+
+
+def benchmark_page(tables: list[str | Path], variants_table, plots, title: str = "dreammotion benchmark") -> str:
+    """The benchmark: bar charts of each metric per variant, the means as one compact table, then every CSV
+    table (`tables`) in full. `variants_table` and `plots`: report.plots.VariantsTable and BenchmarkPlots."""
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        "<p>Every variant (the method and its ablations) over the whole manifest. Bars: mean over the ok edits "
+        "of each variant; error bars: sample std (none with fewer than 2 values). Missing and failed metrics are "
+        "counted, never averaged as 0. ↑: higher is better, ↓: lower is better.</p>",
+        "<h2>plots</h2>",
+        plots_html(plots.pngs, plots.skipped),
+        "<h2>means per variant</h2>",
+        means_table_html(variants_table),
+    ]
+    parts += [f"<h2>{html.escape(Path(t).name)}</h2>\n{csv_table_html(t)}" for t in tables]
+    return _document(title, "\n".join(parts))
 
 
 def write_page(text: str, path: str | Path) -> Path:

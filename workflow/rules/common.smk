@@ -196,6 +196,14 @@ def table_output(name):
     return report(path, caption="../report/table_file.rst", category="3. Tables", subcategory="files", labels={"file": name})
 
 
+def benchmark_output(name):
+    """A file of `snakemake tables` (results/benchmark/); the ones the report offers for download wrapped in report()."""
+    path = f"{RESULTS}/benchmark/{name}"
+    if name not in REPORTED_TABLES:
+        return path
+    return report(path, caption="../report/table_file.rst", category="4. Benchmark", subcategory="files", labels={"file": name})
+
+
 def write_partial_summary():
     """After a run with failed jobs: list every row, failed ones with the reason."""
     written = summarise_run(RESULTS, run_jobs(config["run_variants"]), f"{RESULTS}/tables")

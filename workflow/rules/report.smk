@@ -22,11 +22,23 @@ rule summary:
 
 
 rule tables:
-    """Every variant (method and ablations) over the whole manifest: `snakemake tables`."""
+    """`snakemake tables`: the benchmark tables (every variant over the whole manifest) and their report page.
+
+    Then `snakemake --report results/report.html tables` gives a report with the benchmark (category
+    "4. Benchmark") besides what the default target's jobs put there.
+    """
+    input:
+        tables=[f"{RESULTS}/benchmark/{name}" for name in SUMMARY_FILES],
+        page=f"{RESULTS}/report/benchmark/benchmark.html",
+    localrule: True
+
+
+rule benchmark_tables:
+    """Every variant (method and ablations) over the whole manifest."""
     input:
         metrics=table_inputs(list(config["variants"])),
     output:
-        [f"{RESULTS}/benchmark/{name}" for name in SUMMARY_FILES],
+        [benchmark_output(name) for name in SUMMARY_FILES],
     log:
         f"{RESULTS}/logs/tables/benchmark.log",
     params:
@@ -100,4 +112,37 @@ rule report_tables:
         dm=untracked(DM),
     shell:
         "{params.dm} report-tables --tables {input.summary:q} {input.variants:q} --title 'dreammotion results'"
-        " --out {output.html:q} > {log:q} 2>&1"
+        " --plot-variants {input.variants:q} --out {output.html:q} > {log:q} 2>&1"
+
+
+rule report_benchmark:
+    """The benchmark tables as HTML and a bar chart per metric (mean ± std per variant), for the report."""
+    input:
+        variants=f"{RESULTS}/benchmark/variants.csv",
+        summary=f"{RESULTS}/benchmark/summary.csv",
+        edits=f"{RESULTS}/benchmark/edits.csv",
+    output:
+        html=report(
+            f"{RESULTS}/report/benchmark/benchmark.html",
+            caption="../report/benchmark.rst",
+            category="4. Benchmark",
+            subcategory="page",
+        ),
+        plots=report(
+            directory(f"{RESULTS}/report/benchmark/plots"),
+            patterns=["{metric}.png"],
+            caption="../report/benchmark_plot.rst",
+            category="4. Benchmark",
+            subcategory="plots",
+            labels={"metric": "{metric}"},
+        ),
+    log:
+        f"{RESULTS}/logs/report/benchmark.log",
+    params:
+        dm=untracked(DM),
+        out_dir=lambda wc, output: os.path.dirname(output.html),
+    conda:
+        "../../environment.yml"
+    shell:
+        "{params.dm} report-benchmark --tables {input.variants:q} {input.summary:q} {input.edits:q}"
+        " --variants {input.variants:q} --title 'dreammotion benchmark' --out-dir {params.out_dir:q} > {log:q} 2>&1"
