@@ -141,8 +141,6 @@ rule report_benchmark:
     params:
         dm=untracked(DM),
         out_dir=lambda wc, output: os.path.dirname(output.html),
-    conda:
-        "../../environment.yml"
     shell:
         "{params.dm} report-benchmark --tables {input.variants:q} {input.summary:q} {input.edits:q}"
         " --variants {input.variants:q} --title 'dreammotion benchmark' --out-dir {params.out_dir:q} > {log:q} 2>&1"
