@@ -164,3 +164,16 @@ def test_shipped_models_load_as_a_diffusers_pipeline(size):
     frames = pipe(caption(ClipSpec()), num_inference_steps=2, num_frames=8, height=size, width=size,
                   output_type="np").frames[0]
     assert frames.shape == (8, size, size, 3)
+
+
+def test_pixel_shuffle_autoencoder_states_its_factor_for_diffusers_pipelines(tmp_path):
+    from dreammotion.models.autoencoder import PixelShuffleAutoencoder
+
+    for factor, length in ((1, 1), (2, 2), (4, 3)):  # 2 ** (len - 1) == factor, as pipelines read it
+        assert len(PixelShuffleAutoencoder(factor=factor).config.block_out_channels) == length
+    PixelShuffleAutoencoder(factor=4).save_pretrained(tmp_path)
+    assert PixelShuffleAutoencoder.from_pretrained(tmp_path).config.factor == 4  # a saved config loads back
+    with pytest.raises(ValueError, match="states block_out_channels"):
+        PixelShuffleAutoencoder(factor=2, block_out_channels=[3, 3, 3])
+    with pytest.raises(ValueError, match="power of two"):
+        PixelShuffleAutoencoder(factor=3)

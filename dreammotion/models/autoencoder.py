@@ -46,14 +46,21 @@ class PixelShuffleAutoencoder(ModelMixin, ConfigMixin):
     config_name = "config.json"
 
     @register_to_config
-    def __init__(self, in_channels: int = 3, factor: int = 2, scaling_factor: float = 1.0):
+    def __init__(self, in_channels: int = 3, factor: int = 2, scaling_factor: float = 1.0,
+                 block_out_channels: list[int] | None = None):
         super().__init__()
         if factor < 1 or factor & (factor - 1):
             raise ValueError(f"PixelShuffleAutoencoder factor must be a power of two, got {factor}")
         # diffusers' pipelines (TextToVideoSDPipeline) take the VAE's downscaling as
         # 2 ** (len(config.block_out_channels) - 1); this list says `factor` in that convention and
-        # is not a set of layers (the packing has none).
-        self.register_to_config(block_out_channels=[in_channels] * (factor.bit_length()))
+        # is not a set of layers (the packing has none). Derived, so a saved value must agree.
+        derived = [in_channels] * factor.bit_length()
+        if block_out_channels is not None and list(block_out_channels) != derived:
+            raise ValueError(
+                f"PixelShuffleAutoencoder(factor={factor}) states block_out_channels {derived}, "
+                f"the config says {list(block_out_channels)}"
+            )
+        self.register_to_config(block_out_channels=derived)
         # A registered buffer gives the module a dtype/device, which diffusers' loaders expect.
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)
 
