@@ -28,3 +28,18 @@ def tiny_model(tiny_model_dir):
     from dreammotion.models import load_t2v
 
     return load_t2v(tiny_model_dir)
+
+
+def edit_inputs(model, frames: int, size: int, seed: int):
+    """One edit's inputs on a tiny model: (model, x_src, prompt embeddings, mask of ones, x away from
+    x_src (so that the SSM losses are > 0) with grad, noise)."""
+    import torch
+
+    from dreammotion.edit.optimizer import PromptEmbeddings
+
+    torch.manual_seed(seed)
+    x_src = model.encode_frames(torch.rand(frames, 3, size, size) * 2 - 1)
+    emb = PromptEmbeddings(*(model.encode_prompt([p])[0] for p in ("a blue square", "a red circle", "")))
+    mask = torch.ones(1, 1, *x_src.shape[2:])
+    x = (x_src + 0.3 * torch.randn_like(x_src)).requires_grad_(True)
+    return model, x_src, emb, mask, x, torch.randn_like(x_src)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import edit_inputs
 
 from dreammotion.edit import EditConfig, dreammotion_edit, spatial_ssm_loss, temporal_ssm_loss
 from dreammotion.edit.hooks import (
@@ -18,7 +19,7 @@ from dreammotion.edit.hooks import (
     select_checkpoint_units,
     select_spatial_self_attention,
 )
-from dreammotion.edit.optimizer import EditStep, FastPath, PromptEmbeddings, ssm_gradient
+from dreammotion.edit.optimizer import EditStep, FastPath, ssm_gradient
 
 FRAMES, SIZE = 4, 16
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "dreammotion_bench.py"
@@ -34,14 +35,10 @@ def _load_bench():
 
 @pytest.fixture(scope="module")
 def setup(tiny_model):
-    torch.manual_seed(1)
-    x_src = tiny_model.encode_frames(torch.rand(FRAMES, 3, SIZE, SIZE) * 2 - 1)
-    emb = PromptEmbeddings(*(tiny_model.encode_prompt([p])[0] for p in ("a blue square", "a red circle", "")))
-    mask = torch.zeros(1, 1, *x_src.shape[2:])
-    mask[..., 2:6, 3:7] = 1
-    x = (x_src + 0.3 * torch.randn_like(x_src)).requires_grad_(True)  # away from x^: SSM losses > 0
-    noise = torch.randn_like(x_src)
-    return tiny_model, x_src, emb, mask, x, noise
+    model, x_src, emb, mask, x, noise = edit_inputs(tiny_model, FRAMES, SIZE, seed=1)
+    mask = torch.zeros_like(mask)
+    mask[..., 2:6, 3:7] = 1  # a partial mask: masked and unmasked cells both occur
+    return model, x_src, emb, mask, x, noise
 
 
 def _update(setup, config, fast_path, t=400):

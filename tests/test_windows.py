@@ -5,7 +5,8 @@ import torch
 
 from dreammotion.edit import EditConfig, dreammotion_edit
 from dreammotion.edit.losses import frame_key_means, temporal_cross_ssm_loss
-from dreammotion.edit.optimizer import EditStep, FastPath, PromptEmbeddings
+from conftest import edit_inputs
+from dreammotion.edit.optimizer import EditStep, FastPath
 from dreammotion.edit.windows import Windows, crossfade, independent_windows, windowed_update
 from dreammotion.edit.config import EditSettingsError
 
@@ -48,12 +49,7 @@ def test_crossfade_keeps_constant_parts_and_weights_sum_to_one():
 
 @pytest.fixture(scope="module")
 def clip(tiny_model):
-    torch.manual_seed(3)
-    x_src = tiny_model.encode_frames(torch.rand(FRAMES, 3, SIZE, SIZE) * 2 - 1)
-    emb = PromptEmbeddings(*(tiny_model.encode_prompt([p])[0] for p in ("a blue square", "a red circle", "")))
-    mask = torch.ones(1, 1, *x_src.shape[2:])
-    x = (x_src + 0.3 * torch.randn_like(x_src)).requires_grad_(True)
-    return tiny_model, x_src, emb, mask, x, torch.randn_like(x_src)
+    return edit_inputs(tiny_model, FRAMES, SIZE, seed=3)
 
 
 def test_a_frame_in_an_overlap_gets_the_mean_of_its_windows_updates(clip):
