@@ -100,10 +100,13 @@ rule panel:
 
 
 rule report_tables:
-    """The summary and per-variant tables as one HTML page, for the report."""
+    """The per-edit metrics and per-variant tables as one HTML page, for the report: the metrics of each
+    edit first (edits.csv: id, variant, status, one column per metric), charts and the means, then the
+    full summary (prompts, errors of failed rows, costs)."""
     input:
-        summary=f"{RESULTS}/tables/summary.csv",
+        edits=f"{RESULTS}/tables/edits.csv",
         variants=f"{RESULTS}/tables/variants.csv",
+        summary=f"{RESULTS}/tables/summary.csv",
     output:
         html=report(f"{RESULTS}/report/tables.html", caption="../report/tables.rst", category="3. Tables", subcategory="page"),
     log:
@@ -111,7 +114,7 @@ rule report_tables:
     params:
         dm=untracked(DM),
     shell:
-        "{params.dm} report-tables --tables {input.summary:q} {input.variants:q} --title 'dreammotion results'"
+        "{params.dm} report-tables --tables {input.edits:q} {input.variants:q} {input.summary:q} --title 'dreammotion results'"
         " --plot-variants {input.variants:q} --out {output.html:q} > {log:q} 2>&1"
 
 
