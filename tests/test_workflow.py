@@ -98,9 +98,12 @@ def test_workflow_runs_every_stage_and_a_second_run_does_nothing(tmp_path, tiny_
 
 
 def planned(result) -> list[tuple[str, str]]:
-    """(rule, wildcards) of every job a dry run plans."""
+    """(rule, wildcards) of every job a dry run plans. Rules with a `message:` (edit, metrics,
+    upsample: "<rule> <variant>/<id>: ...") are shown by it instead of "rule <name>:"."""
     text = result.stdout + result.stderr
-    return re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$", text, flags=re.M)
+    shown = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$", text, flags=re.M)
+    by_message = re.findall(r"^Job \d+: (edit|metrics|upsample) ([^/\s]+)/([^:\s]+):", text, flags=re.M)
+    return shown + [(rule, f"variant={variant}, id={row}") for rule, variant, row in by_message]
 
 
 def outputs_state(results: Path) -> dict:

@@ -22,7 +22,7 @@ rule metrics:
     log:
         f"{RESULTS}/logs/metrics/{{variant}}/{{id}}.log",
     message:
-        "metrics of {wildcards.variant}/{wildcards.id}; follow its log with: tail -f {log}"
+        "metrics {wildcards.variant}/{wildcards.id}: follow its log with: tail -f {log}"
     params:
         dm=untracked(DM),
         failure=lambda wc: f"{RESULTS}/failures/{wc.variant}/{wc.id}.metrics.json",

@@ -9,7 +9,7 @@ rule upsample:
     log:
         f"{RESULTS}/logs/upsample/{{variant}}/{{id}}.log",
     message:
-        "upsample {wildcards.variant}/{wildcards.id} ({params.method}); follow its log with: tail -f {log}"
+        "upsample {wildcards.variant}/{wildcards.id}: {params.method}; follow its log with: tail -f {log}"
     params:
         dm=untracked(DM),
         method=shlex.quote(config["upsample"]["method"]),
