@@ -159,7 +159,7 @@ def test_shipped_models_load_as_a_diffusers_pipeline(size):
     import dreammotion.models.autoencoder  # noqa: F401  (diffusers imports no module it does not know)
     from diffusers import DiffusionPipeline
 
-    pipe = DiffusionPipeline.from_pretrained(SHIPPED[size], torch_dtype=torch.float32)  # weights are stored fp16
+    pipe = DiffusionPipeline.from_pretrained(SHIPPED[size], dtype=torch.float32)  # weights are stored fp16
     assert type(pipe).__name__ == "TextToVideoSDPipeline" and pipe.vae_scale_factor == size // 16
     frames = pipe(caption(ClipSpec()), num_inference_steps=2, num_frames=8, height=size, width=size,
                   output_type="np").frames[0]
