@@ -212,6 +212,9 @@ class EditStep:
                 f"from {' or '.join(PREDICTION_TYPES)} only"
             )
         self.prediction_type = prediction_type
+        # Windowed edits read each window's key means as the next window's T-SSM context; other
+        # edits never do, so they are computed only when asked for.
+        self.record_key_means = False
         self.key_means: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.unet = unet
         self.x_src = x_src
@@ -276,7 +279,8 @@ class EditStep:
         self, x: torch.Tensor, t: int, noise: torch.Tensor, context: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
     ) -> IterationOutput:
         """The update for x at timestep t with `noise`. context: see ``ssm_gradient``; after the call,
-        ``key_means`` holds this call's (edited, source) key means per layer, to be a neighbour's context."""
+        ``key_means`` holds this call's (edited, source) key means per layer (when ``record_key_means``),
+        to be a neighbour's context."""
         if self.use_ssm and self.capture is None:
             raise RuntimeError("EditStep must be entered (with EditStep(...) as step:) before it is called")
         cfg, unet, capture = self.config, self.unet, self.capture
@@ -319,10 +323,11 @@ class EditStep:
             del out  # frees what the tail after the last key layer saved for backward
             ssm_grad, loss_s, loss_t = ssm_gradient(capture.keys, source_keys, x, cfg, self.frames, gram=None,
                                                      context=context)
-            self.key_means = {
-                n: (frame_key_means(capture.keys[n].detach(), self.frames), frame_key_means(source_keys[n], self.frames))
-                for n in capture.keys
-            }
+            if self.record_key_means:
+                self.key_means = {
+                    n: (frame_key_means(capture.keys[n].detach(), self.frames), frame_key_means(source_keys[n], self.frames))
+                    for n in capture.keys
+                }
             capture.keys = {}
             del source_keys
 

@@ -88,6 +88,7 @@ def windowed_update(step, x: torch.Tensor, x_src: torch.Tensor, mask: torch.Tens
     coverage = windows.coverage().to(x.device).view(1, 1, -1, 1, 1)
     update, score, ssm = torch.zeros_like(x), torch.zeros_like(x), torch.zeros_like(x)
     loss_s, loss_t = [], []
+    step.record_key_means = cross_window
     previous = None  # (slice, key means) of the window before
     for window in windows.slices:
         step.set_window(x_src[:, :, window], mask[:, :, window])
