@@ -1,0 +1,256 @@
+"""Train dreammotion-shapes-clip on synthetic clips and captions rendered on the fly.
+
+    python -m dreammotion.clip.train --out data/models/dreammotion-shapes-clip --minutes 5
+
+Each step renders a batch of clips on the training device (``render_batch_torch``; never a
+(colour, shape) pair of ``HELD_OUT_PAIRS``, as the prior), degrades them like edited videos
+(``inputs.augment``: blur, colour shift, noise) and trains two contrastive terms with one shared
+temperature:
+
+- frame term: one *random frame* per clip against its caption. A random frame, not the clip mean:
+  the metric code scores single frames (``clip_text_alignment`` averages per-frame cosines), and a
+  mean of 8 frames is a smeared shape that no edited frame looks like. A frame cannot show the
+  direction, so clips whose captions differ only in direction count as positives of each other
+  (``inputs.appearance_key``) instead of being pushed apart for a difference the frame cannot see;
+- clip term: the clip embedding (frame embedding + motion-image embedding, normalised; see
+  ``dreammotion.clip.inputs``) against the caption, where only identical captions are positives.
+
+Both are symmetric InfoNCE (image->text and text->image cross-entropy), with soft targets spread
+over every positive in the batch, because a closed vocabulary repeats captions within a batch.
+AdamW, warm-up then cosine decay to 10% of the learning rate over the wall-clock budget, bf16
+autocast on CUDA; checkpoints (and ``--archive`` pieces) every ``--checkpoint-minutes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dreammotion.clip import MODEL_NAME
+from dreammotion.clip.inputs import AUGMENT, appearance_key, augment, motion_images_torch, to_pixel_values
+from dreammotion.clip.model import IMAGE_SIZE, build_clip, load_weights, n_parameters, save_clip
+from dreammotion.prior.train import write_archive
+from dreammotion.synthetic.captions import MAX_TOKENS, caption
+from dreammotion.synthetic.render import HELD_OUT_PAIRS, render_batch_torch, sample_spec, specs_to_tensors
+
+FRAMES = 8
+MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp of the learned temperature
+
+
+def image_features(model, pixel_values: torch.Tensor) -> torch.Tensor:
+    """Projected, unnormalised image embeddings: what ``CLIPModel.get_image_features`` returns."""
+    return model.visual_projection(model.vision_model(pixel_values=pixel_values).pooler_output)
+
+
+def text_features(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Projected, unnormalised text embeddings: what ``CLIPModel.get_text_features`` returns."""
+    output = model.text_model(input_ids=input_ids, attention_mask=attention_mask)
+    return model.text_projection(output.pooler_output)
+
+
+def clip_embedding(frame_embeddings: torch.Tensor, motion_embeddings: torch.Tensor) -> torch.Tensor:
+    """Normalised clip embedding from normalised frame and motion-image embeddings (their sum)."""
+    return F.normalize(frame_embeddings + motion_embeddings, dim=-1)
+
+
+def positives_matrix(keys: list[str], device) -> torch.Tensor:
+    """(B, B) float: 1 where items i and j share the key (so the diagonal is 1)."""
+    ids = {key: index for index, key in enumerate(dict.fromkeys(keys))}
+    codes = torch.tensor([ids[k] for k in keys], device=device)
+    return (codes[:, None] == codes[None, :]).float()
+
+
+def contrastive_loss(images: torch.Tensor, texts: torch.Tensor, positives: torch.Tensor,
+                     logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE of normalised (B, D) embeddings with soft targets spread over `positives`."""
+    logits = logit_scale.exp() * images.float() @ texts.float().T
+    targets = positives / positives.sum(dim=1, keepdim=True)
+    image_to_text = -(targets * logits.log_softmax(dim=1)).sum(dim=1).mean()
+    text_to_image = -(targets.T * logits.T.log_softmax(dim=1)).sum(dim=1).mean()
+    return 0.5 * (image_to_text + text_to_image)
+
+
+def render_training_batch(rng: np.random.Generator, batch: int, device, generator: torch.Generator):
+    """Degraded clips (B, F, H, W, 3) in [0, 255] and their specs; no held-out pair."""
+    specs = [sample_spec(rng, FRAMES, held_out="exclude") for _ in range(batch)]
+    frames, _ = render_batch_torch(specs_to_tensors(specs, device=device), size=IMAGE_SIZE, frames=FRAMES)
+    return augment(frames, generator), specs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, type=Path, help="model folder to write (CLIPModel layout)")
+    parser.add_argument("--minutes", type=float, default=5.0, help="wall-clock training budget")
+    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
+    parser.add_argument("--batch", type=int, default=512, help="clips per step")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
+    parser.add_argument("--preset", default="base", choices=("base", "tiny"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cuda, cpu, ...")
+    parser.add_argument("--checkpoint-minutes", type=float, default=2.0)
+    parser.add_argument("--archive", type=Path, default=None, help="also write PREFIX.tar.part* at each checkpoint")
+    parser.add_argument("--log-every", type=int, default=100)
+    parser.add_argument("--init-from", type=Path, default=None, help="continue from the weights of a saved model folder")
+
+
+class Trainer:
+    """Model, optimiser and one training step."""
+
+    def __init__(self, args: argparse.Namespace, device: torch.device):
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.args, self.device = args, device
+        self.model, self.tokenizer, self.processor = build_clip(args.preset, args.seed)
+        self.previous = load_weights(args.init_from, self.model) if args.init_from else {}
+        if self.previous and self.previous.get("preset") not in (None, args.preset):
+            raise ValueError(f"--init-from {args.init_from} is preset {self.previous['preset']!r}, not {args.preset!r}")
+        self.model.to(device).train()
+        self.n_params = n_parameters(self.model)
+        fused = {"fused": True} if device.type == "cuda" else {}
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay, **fused)
+        self.rng = np.random.default_rng(args.seed)
+        self.generator = torch.Generator(device=device).manual_seed(args.seed)
+        self.autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+        )
+
+    def batch(self) -> dict:
+        """Pixel values of one random frame and the motion image per clip, token ids, positives."""
+        frames, specs = render_training_batch(self.rng, self.args.batch, self.device, self.generator)
+        b = frames.shape[0]
+        chosen = torch.randint(0, FRAMES, (b,), device=self.device, generator=self.generator)
+        single = frames[torch.arange(b, device=self.device), chosen]  # (B, H, W, 3)
+        pixels = to_pixel_values(torch.cat([single, motion_images_torch(frames)]))
+        captions = [caption(s) for s in specs]
+        tokens = self.tokenizer(captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt")
+        return {
+            "pixel_values": pixels,
+            "input_ids": tokens.input_ids.to(self.device, non_blocking=True),
+            "attention_mask": tokens.attention_mask.to(self.device, non_blocking=True),
+            "same_caption": positives_matrix(captions, self.device),
+            "same_appearance": positives_matrix([appearance_key(s) for s in specs], self.device),
+            "specs": specs,
+        }
+
+    def losses(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(frame term, clip term) of one batch, as 0-d tensors (no GPU sync)."""
+        model = self.model
+        with self.autocast:
+            images = F.normalize(image_features(model, batch["pixel_values"]).float(), dim=-1)
+            texts = F.normalize(text_features(model, batch["input_ids"], batch["attention_mask"]).float(), dim=-1)
+        frame_embeddings, motion_embeddings = images.chunk(2)
+        frame_loss = contrastive_loss(frame_embeddings, texts, batch["same_appearance"], model.logit_scale)
+        clip_loss = contrastive_loss(clip_embedding(frame_embeddings, motion_embeddings), texts,
+                                     batch["same_caption"], model.logit_scale)
+        return frame_loss, clip_loss
+
+    def step(self, batch: dict, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        frame_loss, clip_loss = self.losses(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        (frame_loss + clip_loss).backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        with torch.no_grad():
+            self.model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+        return frame_loss.detach(), clip_loss.detach()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def run(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    trainer = Trainer(args, device)
+    previous = trainer.previous
+    previous_runs = previous.get("previous_runs", []) + ([_run_summary(previous)] if previous else [])
+    print(f"parameters: {trainer.n_params}", flush=True)
+    budget = args.minutes * 60
+    log: list[dict] = []
+    start = last_checkpoint = time.time()
+    step = 0
+    losses: list[torch.Tensor] = []
+
+    def checkpoint(final: bool) -> None:
+        seconds = time.time() - start
+        info = {
+            "name": MODEL_NAME,
+            "preset": args.preset,
+            "image_size": IMAGE_SIZE,
+            "frames": FRAMES,
+            "steps": step,
+            "batch": args.batch,
+            "clips_seen": step * args.batch,
+            "train_seconds": round(seconds, 1),
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "parameters": trainer.n_params,
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "final": final,
+            "excluded_pairs": sorted(list(pair) for pair in HELD_OUT_PAIRS),
+            "augment": AUGMENT,
+            "loss_log": log,
+            "init_from": str(args.init_from) if args.init_from else None,
+            "previous_runs": previous_runs,
+            "total_steps": step + sum(r["steps"] for r in previous_runs),
+            "total_clips_seen": step * args.batch + sum(r["clips_seen"] for r in previous_runs),
+            "total_train_seconds": round(seconds + sum(r["train_seconds"] for r in previous_runs), 1),
+        }
+        save_clip(args.out, trainer.model, trainer.tokenizer, trainer.processor, info)
+        if args.archive:
+            write_archive(args.out, args.archive)
+        print(f"checkpoint at step {step} -> {args.out}", flush=True)
+
+    while True:
+        elapsed = time.time() - start
+        if elapsed >= budget or (args.max_steps and step >= args.max_steps):
+            break
+        progress = min(elapsed / budget, 1.0)  # warm-up, then cosine decay to 10% over the budget
+        lr_scale = min(1.0, (step + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        frame_loss, clip_loss = trainer.step(trainer.batch(), args.lr * lr_scale)
+        losses.append(torch.stack([frame_loss, clip_loss]))
+        step += 1
+        if step % args.log_every == 0 or step < 4:
+            values = torch.stack(losses)  # the one GPU sync of the loop
+            if not torch.isfinite(values).all():
+                raise FloatingPointError(f"training loss is not finite between steps {step - len(losses) + 1} and {step}")
+            means = values.mean(dim=0).tolist()
+            entry = {"step": step, "seconds": round(time.time() - start, 1), "frame_loss": round(means[0], 4),
+                     "clip_loss": round(means[1], 4), "logit_scale": round(trainer.model.logit_scale.exp().item(), 2),
+                     "lr": round(args.lr * lr_scale, 7), "clips_per_s": round(step * args.batch / (time.time() - start), 1)}
+            log.append(entry)
+            losses = []
+            print(json.dumps(entry), flush=True)
+        if time.time() - last_checkpoint > args.checkpoint_minutes * 60:
+            checkpoint(final=False)
+            last_checkpoint = time.time()
+    if step == 0:
+        raise RuntimeError(f"no training step fitted in --minutes {args.minutes}")
+    checkpoint(final=True)
+    return 0
+
+
+def _run_summary(info: dict) -> dict:
+    return {k: info.get(k) for k in ("steps", "batch", "clips_seen", "train_seconds", "device", "args")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dreammotion.clip.train", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
