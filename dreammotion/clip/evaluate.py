@@ -99,18 +99,20 @@ class Embedder:
         self.scorer = load_clip(folder, device)
         self.texts: dict[str, torch.Tensor] = {}
 
-    def frames(self, clip: np.ndarray) -> torch.Tensor:
-        """(F, D) normalised embeddings of the clip's frames, exactly as the metric computes them."""
+    def frames(self, clips: list[np.ndarray]) -> torch.Tensor:
+        """(N, F, D) normalised embeddings of the clips' frames, exactly as the metric computes them
+        (``image_embeddings`` embeds every image on its own; batching many clips changes nothing)."""
         from dreammotion.metrics.clip import image_embeddings
 
-        return image_embeddings(self.scorer, clip, batch_size=64)
+        embeddings = image_embeddings(self.scorer, np.concatenate(clips), batch_size=256)
+        return embeddings.reshape(len(clips), len(clips[0]), -1).cpu()
 
-    def clip(self, clip: np.ndarray, frame_embeddings: torch.Tensor) -> torch.Tensor:
-        """(D,) normalised clip embedding: mean frame embedding plus motion-image embedding."""
+    def clips(self, clips: list[np.ndarray], frame_embeddings: torch.Tensor) -> torch.Tensor:
+        """(N, D) normalised clip embeddings: mean frame embedding plus motion-image embedding."""
         from dreammotion.metrics.clip import image_embeddings
 
-        motion = image_embeddings(self.scorer, motion_image(clip)[None])[0]
-        mean_frame = torch.nn.functional.normalize(frame_embeddings.mean(dim=0), dim=-1)
+        motion = image_embeddings(self.scorer, np.stack([motion_image(c) for c in clips]), batch_size=256).cpu()
+        mean_frame = torch.nn.functional.normalize(frame_embeddings.mean(dim=1), dim=-1)
         return torch.nn.functional.normalize(mean_frame + motion, dim=-1)
 
     @torch.no_grad()
@@ -134,9 +136,10 @@ def evaluate_clips(embedder: Embedder, specs: list[ClipSpec], clips: list[np.nda
     """Accuracy per attribute and scorer, and the metric values of the true captions."""
     hits = {a: {s: [] for s in SCORERS} for a in ATTRIBUTES}
     alignment, consistency = [], []
-    for spec, clip in zip(specs, clips):
-        frame_embeddings = embedder.frames(clip)
-        embeddings = {"frames": frame_embeddings, "clip": embedder.clip(clip, frame_embeddings)[None]}
+    all_frames = embedder.frames(clips)
+    all_clips = embedder.clips(clips, all_frames)
+    for spec, frame_embeddings, clip_embedding in zip(specs, all_frames, all_clips):
+        embeddings = {"frames": frame_embeddings, "clip": clip_embedding[None]}
         alignment.append(float((frame_embeddings @ embedder.captions([caption(spec)])[0]).mean()))
         consistency.append(float((frame_embeddings[:-1] * frame_embeddings[1:]).sum(dim=-1).mean()))
         for attribute in ATTRIBUTES:

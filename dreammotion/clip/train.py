@@ -13,10 +13,14 @@ temperature:
   direction, so clips whose captions differ only in direction count as positives of each other
   (``inputs.appearance_key``) instead of being pushed apart for a difference the frame cannot see;
 - clip term: the clip embedding (frame embedding + motion-image embedding, normalised; see
-  ``dreammotion.clip.inputs``) against the caption, where only identical captions are positives.
+  ``dreammotion.clip.inputs``) against the caption.
 
-Both are symmetric InfoNCE (image->text and text->image cross-entropy), with soft targets spread
-over every positive in the batch, because a closed vocabulary repeats captions within a batch.
+Both are symmetric InfoNCE (image->text and text->image cross-entropy). The frame term's targets
+are spread over every positive in the batch; without that, two identical-looking frames with
+"...moving left..." and "...moving right..." captions would be pulled apart (a test measures it).
+The clip term uses plain one-hot targets: repeated identical captions in a batch (a closed
+vocabulary repeats some) give identical text embeddings, for which spreading the targets would not
+change the loss or its gradient.
 AdamW, warm-up then cosine decay to 10% of the learning rate over the wall-clock budget, bf16
 autocast on CUDA; checkpoints (and ``--archive`` pieces) every ``--checkpoint-minutes``.
 """
@@ -136,7 +140,6 @@ class Trainer:
             "pixel_values": pixels,
             "input_ids": tokens.input_ids.to(self.device, non_blocking=True),
             "attention_mask": tokens.attention_mask.to(self.device, non_blocking=True),
-            "same_caption": positives_matrix(captions, self.device),
             "same_appearance": positives_matrix([appearance_key(s) for s in specs], self.device),
             "specs": specs,
         }
@@ -149,8 +152,9 @@ class Trainer:
             texts = F.normalize(text_features(model, batch["input_ids"], batch["attention_mask"]).float(), dim=-1)
         frame_embeddings, motion_embeddings = images.chunk(2)
         frame_loss = contrastive_loss(frame_embeddings, texts, batch["same_appearance"], model.logit_scale)
-        clip_loss = contrastive_loss(clip_embedding(frame_embeddings, motion_embeddings), texts,
-                                     batch["same_caption"], model.logit_scale)
+        one_hot = torch.eye(texts.shape[0], device=texts.device)
+        clip_loss = contrastive_loss(clip_embedding(frame_embeddings, motion_embeddings), texts, one_hot,
+                                     model.logit_scale)
         return frame_loss, clip_loss
 
     def step(self, batch: dict, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
