@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One device call of prior work (bench/prior/NOTES.md lists the calls that were made).
 #   bash bench/prior/gpu_session.sh ablation      throughput bench + loss-weighting ablation (two short runs, gates)
+#   bash bench/prior/gpu_session.sh throughput VARIANTS   bench/prior/throughput.py --variants VARIANTS --profile
 #   bash bench/prior/gpu_session.sh train ARGS    continue training the shipped prior (ARGS go to dreammotion.prior.train)
 # Runs on the lent GPU machine: carries diffusers as a wheel (.whl), writes everything under $OUT.
 set -uo pipefail
@@ -10,6 +11,9 @@ OUT=${OUT:?}
 mode=$1; shift
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv | tee "$OUT/gpu.txt"
 case "$mode" in
+throughput)
+  python3 bench/prior/throughput.py --out "$OUT/throughput.json" --variants "${1:-all}" --profile 2>&1 | tee "$OUT/throughput.log"
+  ;;
 ablation)
   python3 bench/prior/throughput.py --out "$OUT/throughput.json" --profile 2>&1 | tee "$OUT/throughput.log"
   for gamma in 5 0; do

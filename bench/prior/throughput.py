@@ -29,6 +29,11 @@ VARIANTS: list[tuple[str, dict]] = [
     ("head16_math_b256", {"head_size": 16, "temporal_attention": "math", "batch": 256}),
     ("head32_math_b512", {"head_size": 32, "temporal_attention": "math", "batch": 512}),
     ("head32_math_b1024", {"head_size": 32, "temporal_attention": "math", "batch": 1024}),
+    # Levers on the shipped settings (batch 256, head size 32, math temporal attention).
+    ("channels_last_b256", {"channels_last": True}),
+    ("compile_blocks_b256", {"compile": "blocks"}),
+    ("compile_blocks_b512", {"compile": "blocks", "batch": 512}),
+    ("compile_full_b256", {"compile": "full"}),
 ]
 
 
@@ -43,9 +48,11 @@ def measure(overrides: dict, steps: int, profile: bool = False) -> dict:
     device = torch.device("cuda")
     torch.cuda.reset_peak_memory_stats(device)
     trainer = train.Trainer(args, device)
-    for _ in range(3):
+    start = time.perf_counter()
+    for _ in range(3):  # warm-up; with --compile this is where compilation happens
         trainer.step(*trainer.batch(), lr=1e-4)
     torch.cuda.synchronize(device)
+    warmup_seconds = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(steps):
         trainer.step(*trainer.batch(), lr=1e-4)
@@ -63,6 +70,9 @@ def measure(overrides: dict, steps: int, profile: bool = False) -> dict:
         "batch": args.batch,
         "head_size": args.head_size or train.PRESETS[args.preset][3],
         "temporal_attention": args.temporal_attention,
+        "compile": args.compile,
+        "channels_last": args.channels_last,
+        "warmup_seconds": round(warmup_seconds, 1),
         "steps_per_s": round(steps / seconds, 3),
         "clips_per_s": round(steps * args.batch / seconds, 1),
         "clips_per_s_fixed_batch": round(steps * args.batch / fixed, 1),
@@ -85,15 +95,25 @@ def measure(overrides: dict, steps: int, profile: bool = False) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--variants", default="all", choices=("all", "shipped"))
+    parser.add_argument("--variants", default="all",
+                        help="all, shipped, or a comma-separated list of variant names (shipped is always first)")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--profile", action="store_true", help="add a kernel table of the shipped variant")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("bench/prior/throughput.py needs a CUDA GPU")
     base = defaults()
-    shipped = {"batch": base["batch"], "head_size": base["head_size"], "temporal_attention": base["temporal_attention"]}
-    variants = [("shipped", shipped)] + (VARIANTS if args.variants == "all" else [])
+    shipped = {k: base[k] for k in ("batch", "head_size", "temporal_attention", "compile", "channels_last")}
+    if args.variants in ("all", "shipped"):
+        chosen = VARIANTS if args.variants == "all" else []
+    else:
+        known = dict(VARIANTS)
+        names = [n for n in args.variants.split(",") if n and n != "shipped"]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise SystemExit(f"unknown variant(s) {unknown}; known: {', '.join(known)}")
+        chosen = [(n, known[n]) for n in names]
+    variants = [("shipped", shipped)] + chosen
     results = {}
     for name, overrides in variants:
         try:
@@ -102,6 +122,15 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = {"error": f"{type(error).__name__}: {error}"[:500]}
             torch.cuda.empty_cache()
         print(name, json.dumps({k: v for k, v in results[name].items() if k != "profile_top_kernels"}), flush=True)
+        # Written after every variant: a call cut off by its time limit keeps what it measured.
+        write_report(args, argv, shipped, results)
+    top = results["shipped"]
+    if "profile_top_kernels" in top:
+        print(top["profile_top_kernels"])
+    return 0
+
+
+def write_report(args, argv, shipped: dict, results: dict) -> None:
     top = results["shipped"]
     report = {
         "gpu": torch.cuda.get_device_name(0),
@@ -115,9 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    if "profile_top_kernels" in top:
-        print(top["profile_top_kernels"])
-    return 0
 
 
 if __name__ == "__main__":

@@ -179,6 +179,35 @@ def use_math_temporal_attention(unet) -> int:
     return len(temporal)
 
 
+def compile_unet(unet, mode: str) -> int:
+    """torch.compile the UNet in place; returns how many modules were compiled.
+
+    "blocks" compiles each ResnetBlock2D, TemporalConvLayer, Transformer2DModel and
+    TransformerTemporalModel on its own: blocks of one class and shape share one compiled graph, so
+    it compiles in a fraction of the whole model's time while fusing the same elementwise chains
+    (GroupNorm + SiLU + casts) that dominate a step. "full" compiles the whole forward."""
+    from diffusers.models.resnet import ResnetBlock2D, TemporalConvLayer
+    from diffusers.models.transformers.transformer_2d import Transformer2DModel
+    from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
+
+    if mode == "none":
+        return 0
+    # Each distinct (class, input shape) is one graph; the default limit of 8 per code object would
+    # silently send later blocks back to eager.
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    torch._dynamo.config.accumulated_cache_size_limit = max(torch._dynamo.config.accumulated_cache_size_limit, 512)
+    if mode == "full":
+        unet.compile()
+        return 1
+    if mode != "blocks":
+        raise ValueError(f"unknown compile mode {mode!r}: none, blocks or full")
+    blocks = [m for m in unet.modules()
+              if isinstance(m, (ResnetBlock2D, TemporalConvLayer, Transformer2DModel, TransformerTemporalModel))]
+    for module in blocks:
+        module.compile()
+    return len(blocks)
+
+
 def render_training_batch(rng: np.random.Generator, batch: int, size: int, device, drop_prob: float):
     """Clips (B, 3, F, H, W) in [-1, 1] and their captions ("" for the dropped ones)."""
     specs = [sample_spec(rng, FRAMES, held_out="exclude") for _ in range(batch)]
@@ -270,6 +299,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head-size", type=int, default=None, help="attention head size (default: the preset's)")
     parser.add_argument("--temporal-attention", default="math", choices=("math", "sdpa"),
                         help="kernel of the 8-frame temporal attention (bench/prior/NOTES.md)")
+    parser.add_argument("--compile", default="none", choices=("none", "blocks", "full"),
+                        help="torch.compile the UNet: each resnet/attention/temporal block, or the whole model "
+                             "(fuses GroupNorm, SiLU and autocast's casts; bench/prior/NOTES.md)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="UNet convolution weights in channels-last layout (cuDNN's native NHWC)")
     parser.add_argument("--ema", type=float, default=0.999, help="EMA decay of the saved weights (0: no EMA)")
     parser.add_argument("--preset", default="base", choices=("base", "tiny"))
     parser.add_argument("--seed", type=int, default=0)
@@ -310,6 +344,13 @@ class Trainer:
         if args.temporal_attention == "math":
             use_math_temporal_attention(self.unet)
         self.unet.to(device).train()
+        if args.channels_last:
+            # Only the 2D convolutions: torch has no channels-last layout for the temporal Conv3d
+            # weights ("required rank 4 tensor", measured in bench/prior/run7).
+            for module in self.unet.modules():
+                if isinstance(module, torch.nn.Conv2d):
+                    module.to(memory_format=torch.channels_last)
+        self.compiled_modules = compile_unet(self.unet, args.compile)
         self.text_encoder.to(device).train()
         self.modules = [self.unet, self.text_encoder]
         self.params = [p for m in self.modules for p in m.parameters()]
