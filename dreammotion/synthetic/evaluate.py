@@ -191,18 +191,14 @@ def clip_metrics(frames: np.ndarray, edit: SuiteEdit, clips: EditClips) -> dict:
 
 
 def run_edit(model, edit: SuiteEdit, clips: EditClips, config, *, progress: bool = False):
-    """Encode, optimise and decode one edit; returns (edited uint8 frames, EditResult)."""
-    import torch
+    """Encode, optimise and decode one edit (``dreammotion.edit.methods.edit_clip``); returns (edited uint8
+    frames, EditResult)."""
+    from dreammotion.edit.methods import edit_clip
 
-    from dreammotion.edit import dreammotion_edit
-    from dreammotion.io.frames import to_tensor, to_uint8
-
-    source_latents = model.encode_frames(to_tensor(clips.source_frames))
-    masks = torch.from_numpy(clips.edit_region.astype(np.float32))
     row_config = dataclasses.replace(config, seed=edit.seed)  # the manifest's per-row seed, as the workflow does
-    result = dreammotion_edit(model, source_latents, edit.source_prompt, edit.target_prompt, masks, row_config,
-                              progress=progress)
-    return to_uint8(model.decode_latents(result.latents)), result
+    edited = edit_clip(model, clips.source_frames, edit.source_prompt, edit.target_prompt,
+                       clips.edit_region.astype(np.float32), row_config, progress=progress)
+    return edited.frames, edited.result
 
 
 def aggregate(values: Iterable[float | None]) -> dict:

@@ -7,11 +7,11 @@ listed as not run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from dreammotion.metrics.record import build_failed_record
+from dreammotion.records import read_failure_record
 from dreammotion.tables.aggregate import load_record, write_tables
 
 
@@ -47,7 +47,7 @@ def record_for(results: Path, job: Job) -> dict:
     info = {"source_prompt": job.source_prompt, "target_prompt": job.target_prompt}
     for path in failure_paths(results, job):
         if path.exists():
-            failure = json.loads(path.read_text())
+            failure = read_failure_record(path)
             record = build_failed_record(
                 edit_id=job.id, variant=job.variant, edit_info=info,
                 error=f"{failure['stage']} failed: {failure['error']} (log: {results}/logs/{failure['stage']}/)",
