@@ -16,7 +16,9 @@ from PIL import Image
 
 from dreammotion.errors import InputError
 from dreammotion.io.frames import read_frames
-from dreammotion.io.video import decode_video, extract_frames, ffmpeg_binary, probe_image_folder, probe_video
+from dreammotion.io.extract import decode_video, extract_frames
+from dreammotion.io.ffmpeg_tool import ffmpeg_binary
+from dreammotion.io.probe import probe_image_folder, probe_video
 
 RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
 

@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dreammotion.io.video import side_by_side, write_video
+    from dreammotion.io.write import side_by_side, write_video
 
     model = load_model_autoencoder(json.loads(args.model))  # the autoencoder only: no UNet, no text encoder
     latents, _ = load_latents(args.latents)
