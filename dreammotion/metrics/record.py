@@ -62,7 +62,7 @@ RECORD_SCHEMA = {
 }
 
 @dataclass
-class EditClips:
+class MeasuredClips:
     """The arrays one edit is measured on (uint8 frames (F, H, W, 3), float masks (F, H, W) in [0, 1])."""
 
     input_frames: np.ndarray
@@ -94,7 +94,7 @@ def cost_metrics(edit_info: dict, source: str = "edit.json") -> dict:
     return results
 
 
-def check_clips(clips: EditClips, names: dict[str, str]) -> None:
+def check_clips(clips: MeasuredClips, names: dict[str, str]) -> None:
     """All clips must have the same frame count and size; `names` says where each came from."""
     reference = clips.input_frames.shape[:3]
     for field_name in ("edit_frames", "masks", "gt_frames", "gt_masks"):
@@ -107,7 +107,7 @@ def check_clips(clips: EditClips, names: dict[str, str]) -> None:
             )
 
 
-def compute_metrics(clips: EditClips, target_prompt: str, config: MetricsConfig, edit_info: dict | None = None, edit_json_name: str = "edit.json") -> dict:
+def compute_metrics(clips: MeasuredClips, target_prompt: str, config: MetricsConfig, edit_info: dict | None = None, edit_json_name: str = "edit.json") -> dict:
     """Every metric of one edit, by name (see ``dreammotion.metrics.names``)."""
     from dreammotion.metrics.clip import compute_clip_metrics
     from dreammotion.metrics.groundtruth import compute_groundtruth_metrics

@@ -119,7 +119,7 @@ def read_suite(suite_dir: str | Path) -> list[SuiteEdit]:
 
 
 @dataclass
-class EditClips:
+class SuiteClips:
     """Everything rendered for one edit: uint8 frames (F, H, W, 3) and bool masks (F, H, W)."""
 
     source_frames: np.ndarray
@@ -129,15 +129,15 @@ class EditClips:
     edit_region: np.ndarray  # the optimiser's mask, as the suite writes it
 
 
-def render_edit(edit: SuiteEdit) -> EditClips:
+def render_edit(edit: SuiteEdit) -> SuiteClips:
     source_frames, source_object = render(edit.source, edit.size, edit.frames)
     gt_frames, gt_object = render(edit.target, edit.size, edit.frames)
     # Same rule as the suite's masks: a background edit edits everything but the object.
     edit_region = ~source_object if edit.kind == "background" else source_object
-    return EditClips(source_frames, source_object, gt_frames, gt_object, edit_region)
+    return SuiteClips(source_frames, source_object, gt_frames, gt_object, edit_region)
 
 
-def preserved_region(clips: EditClips) -> np.ndarray:
+def preserved_region(clips: SuiteClips) -> np.ndarray:
     """Pixels a perfect edit leaves unchanged: outside the edit region and equal in source and truth."""
     unchanged = np.all(clips.source_frames == clips.gt_frames, axis=-1)
     return ~clips.edit_region & unchanged
@@ -154,7 +154,7 @@ def pooled_psnr(frames_a: np.ndarray, frames_b: np.ndarray, region: np.ndarray) 
     return psnr_per_frame(tall_a, tall_b, region.reshape(1, frames * height, width))[0]
 
 
-def colour_shift(frames: np.ndarray, edit: SuiteEdit, clips: EditClips) -> dict:
+def colour_shift(frames: np.ndarray, edit: SuiteEdit, clips: SuiteClips) -> dict:
     """Colour edits: mean RGB over the pixels fully covered by the object in both clips, and its distance
     to the target and the source object colours."""
     from dreammotion.synthetic.render import OBJECT_COLOURS, coverage
@@ -170,7 +170,7 @@ def colour_shift(frames: np.ndarray, edit: SuiteEdit, clips: EditClips) -> dict:
     }
 
 
-def clip_metrics(frames: np.ndarray, edit: SuiteEdit, clips: EditClips) -> dict:
+def clip_metrics(frames: np.ndarray, edit: SuiteEdit, clips: SuiteClips) -> dict:
     """The scalar metrics of one clip (an edit, or the unedited source for the baseline).
 
     Returns {"values": {name: float | None}, "problems": {name: reason}} (a metric that could not be
@@ -190,7 +190,7 @@ def clip_metrics(frames: np.ndarray, edit: SuiteEdit, clips: EditClips) -> dict:
 # -- running the edits ------------------------------------------------------------------------------
 
 
-def run_edit(model, edit: SuiteEdit, clips: EditClips, config, *, progress: bool = False):
+def run_edit(model, edit: SuiteEdit, clips: SuiteClips, config, *, progress: bool = False):
     """Encode, optimise and decode one edit (``dreammotion.edit.methods.edit_clip``); returns (edited uint8
     frames, EditResult)."""
     from dreammotion.edit.methods import edit_clip
