@@ -108,7 +108,7 @@ def dm_shell(stage, arguments):
     Every rule builds its command here, so that no rule can leave out `--failure-record` (the rule's
     params come from dm_params).
     """
-    return "{params.dm} --failure-record {params.failure:q} " + stage + " " + arguments + " > {log:q} 2>&1"
+    return f"{{params.dm}} --failure-record {{params.failure:q}} {stage} {arguments} > {{log:q}} 2>&1"
 
 
 def edit_dir(variant, row_id):
