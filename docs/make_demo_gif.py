@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from dreammotion.io.frames import read_frames
-from dreammotion.io.video import side_by_side, upscale_nearest, write_gif
+from dreammotion.io.write import side_by_side, upscale_nearest, write_gif
 from dreammotion.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from pathlib import Path
 
@@ -80,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 def _write_failure(record: Path | None, stage: str, err: BaseException, argv: list[str]) -> None:
     if record is None:
         return
+    from dreammotion.records import failure_record
     from dreammotion.utils.atomic import write_json
 
-    write_json(record, {"stage": stage, "error": f"{type(err).__name__}: {err}", "argv": argv})
+    write_json(record, failure_record(stage, err, argv))

@@ -377,7 +377,7 @@ def check_prompts(rows: list[ManifestRow], tokenizer, model_name: str, *, unknow
 
 def source_frame_size(row: ManifestRow, frame: int, frames: dict) -> tuple[int, int]:
     """(width, height) of the source video as a player shows it, or of the folder image that becomes `frame`."""
-    from dreammotion.io.video import probe_image_folder, probe_video
+    from dreammotion.io.probe import probe_image_folder, probe_video
 
     if row.video.is_dir():
         probe = probe_image_folder(row.video)

@@ -1,5 +1,7 @@
 import os
+import subprocess
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -43,3 +45,24 @@ def edit_inputs(model, frames: int, size: int, seed: int):
     mask = torch.ones(1, 1, *x_src.shape[2:])
     x = (x_src + 0.3 * torch.randn_like(x_src)).requires_grad_(True)
     return model, x_src, emb, mask, x, torch.randn_like(x_src)
+
+
+# -- video test helpers (test_frames.py, test_video_inputs.py) -------------------------------------------
+
+RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
+
+
+def run_ffmpeg(*args: str) -> None:
+    from dreammotion.io.ffmpeg_tool import ffmpeg_binary
+
+    subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args], check=True)
+
+
+def quadrant_image(height: int = 32, width: int = 64) -> np.ndarray:
+    """Top-left red, top-right green, bottom-left blue, bottom-right white."""
+    image = np.zeros((height, width, 3), np.uint8)
+    image[: height // 2, : width // 2] = RED
+    image[: height // 2, width // 2 :] = GREEN
+    image[height // 2 :, : width // 2] = BLUE
+    image[height // 2 :, width // 2 :] = WHITE
+    return image

@@ -16,36 +16,13 @@ from PIL import Image
 
 from dreammotion.cli import main
 from dreammotion.errors import InputError
-from dreammotion.io import video as video_io
 from dreammotion.io.frames import read_frames
-from dreammotion.io.video import (
-    decode_video,
-    extract_frames,
-    ffmpeg_binary,
-    ffmpeg_binary_info,
-    probe_from_ffmpeg_stderr,
-    probe_from_ffprobe_json,
-    probe_video,
-    side_by_side,
-    write_gif,
-    write_video,
-)
+from dreammotion.io.extract import decode_video, extract_frames
+from dreammotion.io.ffmpeg_tool import ffmpeg_binary, ffmpeg_binary_info
+from dreammotion.io.probe import probe_from_ffmpeg_stderr, probe_from_ffprobe_json, probe_video
+from dreammotion.io.write import side_by_side, write_gif, write_video
+from conftest import BLACK, BLUE, GREEN, RED, WHITE, quadrant_image, run_ffmpeg
 
-RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
-
-
-def run_ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args], check=True)
-
-
-def quadrant_image(height: int = 32, width: int = 64) -> np.ndarray:
-    """Top-left red, top-right green, bottom-left blue, bottom-right white."""
-    image = np.zeros((height, width, 3), np.uint8)
-    image[: height // 2, : width // 2] = RED
-    image[: height // 2, width // 2 :] = GREEN
-    image[height // 2 :, : width // 2] = BLUE
-    image[height // 2 :, width // 2 :] = WHITE
-    return image
 
 
 def encode_frames(frames: np.ndarray, out: Path, *codec_args: str, fps: int = 10) -> Path:
@@ -356,5 +333,5 @@ def test_side_by_side_shapes_and_content():
 def test_side_by_side_written_as_video(tmp_path):
     clip = side_by_side([random_clip(2, 8, 8), random_clip(2, 8, 12)], labels=["a", "b"])
     write_video(clip, tmp_path / "compare.mp4", min_size=64)
-    probe = video_io.probe_video(tmp_path / "compare.mp4")
+    probe = probe_video(tmp_path / "compare.mp4")
     assert probe["height"] >= 64 and probe["width"] % 2 == 0 and probe["height"] % 2 == 0

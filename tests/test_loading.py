@@ -76,3 +76,17 @@ def test_moving_a_loaded_model_between_dtypes_warns_nothing(tiny_kl_model_dir):
             assert model.unet.dtype == torch.float16
     assert model.unet.dtype == torch.float32
     assert [m for m in messages if "float32" in m] == []
+
+
+def test_the_autoencoder_loads_alone_and_encodes_as_the_whole_model(tiny_model_dir, tiny_model):
+    """The encode and decode jobs load only the autoencoder: the same latents and frames as the whole model."""
+    import torch
+
+    from dreammotion.models.registry import load_model_autoencoder
+
+    autoencoder = load_model_autoencoder({"pretrained": str(tiny_model_dir), "device": "cpu"})
+    assert not hasattr(autoencoder, "unet")
+    frames = torch.rand(3, 3, 16, 16) * 2 - 1
+    latents = autoencoder.encode_frames(frames)
+    assert torch.equal(latents, tiny_model.encode_frames(frames))
+    assert torch.equal(autoencoder.decode_latents(latents), tiny_model.decode_latents(latents))

@@ -18,12 +18,12 @@ from dreammotion.io.frames import write_frames
 from dreammotion.report.curves import (
     LINE_COLOUR,
     PLOTTED_COLUMNS,
-    REQUIRED_COLUMNS,
     draw_loss_curves,
     loss_curves_figure,
     read_loss_log,
     write_loss_curves,
 )
+from dreammotion.records import LOG_COLUMNS
 from dreammotion.report.page import panel_page, tables_page
 from dreammotion.report.panel import PanelClips, build_panel, load_panel_clips, resample_frame_count, write_panel
 
@@ -37,7 +37,7 @@ def random_clip(frames: int, height: int, width: int) -> np.ndarray:
 def write_log(path: Path, iterations: int) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(REQUIRED_COLUMNS)
+        writer.writerow(LOG_COLUMNS)
         for it in range(iterations):
             writer.writerow([it, 900 - it * 10, 5.0 / (it + 1), 20.0 - it, 0.05 + 0.01 * it, 1.0, 0.3, 0.02 * it])
     return path

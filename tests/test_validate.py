@@ -354,7 +354,7 @@ def _rect_folder(folder: Path, size=(64, 48), rect=(40, 6, 60, 30)) -> None:
 def test_source_pixel_boxes_land_on_the_object_in_the_frames(tmp_path, resize):
     """A box drawn on the source video, converted, covers the same object in the extracted frames."""
     from dreammotion.io.frames import read_frames
-    from dreammotion.io.video import extract_frames
+    from dreammotion.io.extract import extract_frames
 
     _rect_folder(tmp_path / "clip", rect=(40, 6, 60, 30))
     (tmp_path / "manifest.csv").write_text(HEADER + ",mask,mask_units\n" + 'a,clip,x,y,"box=40,6,60,30@1",source\n')
@@ -435,7 +435,8 @@ def test_source_pixel_box_on_a_video_file(tmp_path):
     import subprocess
 
     from dreammotion.io.frames import read_frames
-    from dreammotion.io.video import extract_frames, ffmpeg_binary
+    from dreammotion.io.extract import extract_frames
+    from dreammotion.io.ffmpeg_tool import ffmpeg_binary
 
     _rect_folder(tmp_path / "png", size=(80, 48), rect=(30, 10, 50, 40))
     subprocess.run([ffmpeg_binary(), "-loglevel", "error", "-y", "-framerate", "8", "-i", str(tmp_path / "png" / "%05d.png"),

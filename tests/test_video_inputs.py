@@ -7,7 +7,6 @@ Each error test checks that the message names the offending file.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,23 +15,10 @@ from PIL import Image
 
 from dreammotion.errors import InputError
 from dreammotion.io.frames import read_frames
-from dreammotion.io.video import decode_video, extract_frames, ffmpeg_binary, probe_image_folder, probe_video
+from dreammotion.io.extract import decode_video, extract_frames
+from dreammotion.io.probe import probe_image_folder, probe_video
+from conftest import BLACK, BLUE, GREEN, RED, WHITE, quadrant_image, run_ffmpeg
 
-RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
-
-
-def run_ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args], check=True)
-
-
-def quadrant_image(height: int = 32, width: int = 64) -> np.ndarray:
-    """Top-left red, top-right green, bottom-left blue, bottom-right white."""
-    image = np.zeros((height, width, 3), np.uint8)
-    image[: height // 2, : width // 2] = RED
-    image[: height // 2, width // 2 :] = GREEN
-    image[height // 2 :, : width // 2] = BLUE
-    image[height // 2 :, width // 2 :] = WHITE
-    return image
 
 
 def assert_colour(pixel: np.ndarray, colour: tuple[int, int, int], tolerance: int = 45) -> None:

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-from dreammotion.edit import EditConfig, dreammotion_edit
-from dreammotion.io.frames import to_tensor, to_uint8
+from dreammotion.edit import EditConfig
+from dreammotion.edit.methods import edit_clip
+from dreammotion.io.frames import to_uint8
 from dreammotion.models import load_t2v
 from dreammotion.synthetic.evaluate import SCALAR_METRICS, clip_metrics, render_edit, suite_edits
 from dreammotion.utils.atomic import write_json
@@ -44,14 +45,12 @@ def measure(model, edit, clips, latents) -> dict:
 
 def run_one(model, edit, settings: dict, workdir: Path) -> dict:
     clips = render_edit(edit)
-    source_latents = model.encode_frames(to_tensor(clips.source_frames))
-    masks = torch.from_numpy(clips.edit_region.astype("float32"))
     halfway = settings["iterations"] // 2
     config = EditConfig(**settings, seed=edit.seed, checkpoint_every=halfway)
     checkpoint = workdir / f"{edit.edit_id}.pt"
     checkpoint.unlink(missing_ok=True)  # never resume from an earlier run
-    result = dreammotion_edit(model, source_latents, edit.source_prompt, edit.target_prompt, masks, config,
-                              checkpoint_path=checkpoint, progress=False)
+    edited = edit_clip(model, clips.source_frames, edit.source_prompt, edit.target_prompt,
+                       clips.edit_region.astype("float32"), config, checkpoint_path=checkpoint, progress=False)
     halfway_state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     assert halfway_state["iteration"] == halfway
     return {
@@ -59,7 +58,7 @@ def run_one(model, edit, settings: dict, workdir: Path) -> dict:
         "kind": edit.kind,
         "baseline": clip_metrics(clips.source_frames, edit, clips),
         str(halfway): {**measure(model, edit, clips, halfway_state["x"]), "runtime_s": halfway_state["elapsed_s"]},
-        str(settings["iterations"]): {**measure(model, edit, clips, result.latents), "runtime_s": result.runtime_s},
+        str(settings["iterations"]): {**clip_metrics(edited.frames, edit, clips), "runtime_s": edited.result.runtime_s},
     }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dreammotion.edit.io import load_latents
 from dreammotion.io.frames import read_frames, to_uint8, write_frames
-from dreammotion.models.registry import load_model
+from dreammotion.models.registry import load_model_autoencoder
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,9 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dreammotion.io.video import side_by_side, write_video
+    from dreammotion.io.write import side_by_side, write_video
 
-    model = load_model(json.loads(args.model))
+    model = load_model_autoencoder(json.loads(args.model))  # the autoencoder only: no UNet, no text encoder
     latents, _ = load_latents(args.latents)
     edited = to_uint8(model.decode_latents(latents, chunk=args.chunk))
     source = read_frames(args.input_frames)

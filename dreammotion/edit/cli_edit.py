@@ -1,31 +1,28 @@
-"""``dreammotion edit``: the DreamMotion optimisation of one manifest row."""
+"""``dreammotion edit``: one edit of one manifest row, by DreamMotion or the SDEdit baseline (``dreammotion.edit.methods``)."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import platform
-import time
 from pathlib import Path
 
 import torch
 
 from dreammotion.edit.config import EditConfig
 from dreammotion.edit.io import load_latents, save_latents
-from dreammotion.edit.optimizer import LOG_FIELDS, EditResult, peak_memory, dreammotion_edit
-from dreammotion.edit.sampling import denoise_from
+from dreammotion.edit.methods import METHODS, edit_latents
 from dreammotion.edit.prompts import PromptCache
 from dreammotion.errors import InputError
 from dreammotion.io.frames import read_masks
 from dreammotion.models.registry import load_model
+from dreammotion.records import EDIT_LOG, EDIT_RECORD, edit_record, log_csv_text
 from dreammotion.utils.atomic import write_json, write_text
 from dreammotion.utils.devices import select_gpu_for_job
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", choices=("dreammotion", "sdedit"), default="dreammotion",
+    p.add_argument("--method", choices=tuple(METHODS), default="dreammotion",
                    help="dreammotion (the method) or sdedit (baseline: noise to --sdedit strength, denoise)")
     p.add_argument("--sdedit", default="{}", help='SDEdit baseline settings as JSON: {"strength": 0.6, "steps": 50}')
     p.add_argument("--latents", required=True, help="source latents (from `dreammotion encode`)")
@@ -47,50 +44,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu-lock-dir", default="results/.gpu-locks", help="lock files for --local-gpus")
 
 
-def log_to_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def _run_dreammotion(model, source_latents, masks, args, config, embeddings) -> EditResult:
-    try:
-        return dreammotion_edit(
-            model,
-            source_latents,
-            args.source_prompt,
-            args.target_prompt,
-            masks,
-            config,
-            checkpoint_path=args.checkpoint,
-            text_embeddings=embeddings,
-            progress=not args.no_progress,
-            progress_every=args.progress_every,
-        )
-    except ValueError as err:  # bad prompt length, mask shape, layer pattern...
-        raise InputError(str(err)) from err
-
-
-def run_sdedit(model, source_latents, args, config, embeddings) -> EditResult:
-    """The SDEdit baseline: same inputs and outputs as an edit, no optimisation, no mask."""
-    settings = {"strength": 0.6, "steps": 50, **json.loads(args.sdedit)}
-    started = time.perf_counter()
-    if model.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(model.device)
-    embed = (lambda p: embeddings[p]) if embeddings else (lambda p: model.encode_prompt([p])[0])
-    latents = denoise_from(
-        model, source_latents, embed(args.target_prompt), embed(""),
-        strength=float(settings["strength"]), steps=int(settings["steps"]),
-        guidance_scale=config.guidance_scale, seed=config.seed,
-        progress=not (args.no_progress or args.progress_every),
-    )
-    peak, kind = peak_memory(model.device)
-    config.extra = {"method": "sdedit", **settings}
-    return EditResult(latents, [], time.perf_counter() - started, peak, kind)
-
-
 def run(args: argparse.Namespace) -> int:
     # Claim a GPU before anything initialises CUDA; the claim is held until the process exits.
     gpu_claim = select_gpu_for_job(args.gpu_lock_dir, args.local_gpus)  # noqa: F841
@@ -108,33 +61,45 @@ def run(args: argparse.Namespace) -> int:
     if args.prompt_cache:
         cache = PromptCache(args.prompt_cache, model)
         embeddings = cache.embeddings([args.source_prompt, args.target_prompt, ""])
-    if args.method == "sdedit":
-        result = run_sdedit(model, source_latents, args, config, embeddings)
-    else:
-        result = _run_dreammotion(model, source_latents, masks, args, config, embeddings)
+    try:
+        edit = edit_latents(
+            model, source_latents, args.source_prompt, args.target_prompt, masks, config,
+            method=args.method,
+            # every variant's job gets --sdedit; it holds settings of the SDEdit method only
+            method_settings=json.loads(args.sdedit) if args.method == "sdedit" else None,
+            checkpoint_path=args.checkpoint,
+            text_embeddings=embeddings,
+            progress=not args.no_progress,
+            progress_every=args.progress_every,
+        )
+    except ValueError as err:  # bad prompt length, mask shape, layer pattern, SDEdit strength...
+        raise InputError(str(err)) from err
+    result = edit.result
 
     out = Path(args.out_dir)
     save_latents(out / "latents.safetensors", result.latents, model=model.source, source=str(args.latents))
-    write_text(out / "log.csv", log_to_csv(result.log))
+    write_text(out / EDIT_LOG, log_csv_text(result.log))
     write_json(
-        out / "edit.json",  # written last: its presence means the edit is complete
-        {
-            "id": args.id,
-            "variant": args.variant,
-            "source_prompt": args.source_prompt,
-            "target_prompt": args.target_prompt,
-            "settings": config.to_dict(),
-            "model": model.source,
-            "device": str(model.device),
-            "dtype": str(model.dtype).removeprefix("torch."),
-            "runtime_s": round(result.runtime_s, 3),
-            "peak_memory_mib": round(result.peak_memory_mib, 1),
-            "peak_memory_kind": result.peak_memory_kind,
-            "resumed_from_iteration": result.resumed_from,
-            "final_losses": result.final,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
+        out / EDIT_RECORD,  # written last: its presence means the edit is complete
+        edit_record(
+            edit_id=args.id,
+            variant=args.variant,
+            source_prompt=args.source_prompt,
+            target_prompt=args.target_prompt,
+            method=edit.method,
+            method_settings=edit.method_settings,
+            settings=config.to_dict(),
+            model=model.source,
+            device=str(model.device),
+            dtype=str(model.dtype).removeprefix("torch."),
+            runtime_s=result.runtime_s,
+            peak_memory_mib=result.peak_memory_mib,
+            peak_memory_kind=result.peak_memory_kind,
+            resumed_from_iteration=result.resumed_from,
+            final_losses=result.final,
+            torch_version=torch.__version__,
+            python_version=platform.python_version(),
+        ),
     )
     if args.checkpoint:
         Path(args.checkpoint).unlink(missing_ok=True)  # bounded disk: no checkpoint once the edit is done

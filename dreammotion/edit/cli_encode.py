@@ -7,7 +7,7 @@ import json
 
 from dreammotion.edit.io import save_latents
 from dreammotion.io.frames import read_frames, to_tensor
-from dreammotion.models.registry import load_model
+from dreammotion.models.registry import load_model_autoencoder
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_model(json.loads(args.model))
+    model = load_model_autoencoder(json.loads(args.model))  # the autoencoder only: no UNet, no text encoder
     frames = read_frames(args.frames)
     latents = model.encode_frames(to_tensor(frames), chunk=args.chunk)
     save_latents(args.out, latents, model=model.source, frames=args.frames, shape=list(latents.shape))

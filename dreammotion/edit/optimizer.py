@@ -48,17 +48,6 @@ from dreammotion.edit.windows import Windows, windowed_update
 from dreammotion.errors import NumericalError
 from dreammotion.utils.atomic import atomic_path
 
-LOG_FIELDS = (
-    "iteration",
-    "t",
-    "vdds_grad_norm",
-    "loss_s",
-    "loss_t",
-    "ssm_grad_norm",
-    "update_norm",
-    "latent_change",
-)
-
 
 @dataclass
 class EditResult:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dreammotion.io.video import RESIZE_MODES, extract_frames
+from dreammotion.io.extract import RESIZE_MODES, extract_frames
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

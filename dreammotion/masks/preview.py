@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dreammotion.io.video import write_video
+from dreammotion.io.write import write_video
 
 TINT_RGB = np.array([255, 0, 160], dtype=np.float32)  # magenta: rare in natural footage and in the suite
 TINT_STRENGTH = 0.55

@@ -185,7 +185,7 @@ def validate_prompt(spec: PromptSpec, num_frames: int, height: int, width: int, 
 class FrameMapping:
     """frame_x = source_x * scale_x + offset_x (likewise y): the frames stage's resize, as a map of pixels.
 
-    Mirrors the ffmpeg graph of ``dreammotion.io.video.build_filter_graph``: ``stretch`` scales to exactly
+    Mirrors the ffmpeg graph of ``dreammotion.io.extract.build_filter_graph``: ``stretch`` scales to exactly
     width x height; ``crop`` scales to cover it (ffmpeg's ``force_original_aspect_ratio=increase``) and
     centre-crops; ``pad`` scales to fit inside and centres on black. Exact to within a pixel (ffmpeg aligns
     crop/pad offsets to chroma subsampling).

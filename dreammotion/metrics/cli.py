@@ -35,7 +35,7 @@ def _read_clip(folder: str, flag: str, masks: bool = False):
 def run(args: argparse.Namespace) -> int:
     from dreammotion.metrics.config import load_config
     from dreammotion.metrics.record import (
-        EditClips,
+        MeasuredClips,
         build_failed_record,
         build_record,
         check_clips,
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"dreammotion metrics: edit {variant}/{edit_id} failed ({error}); wrote the failed record {out}")
         return 0
 
-    clips = EditClips(
+    clips = MeasuredClips(
         input_frames=_read_clip(args.input_frames, "--input-frames"),
         edit_frames=_read_clip(args.edit_frames, "--edit-frames"),
         masks=_read_clip(args.masks, "--masks", masks=True),

@@ -11,13 +11,12 @@ A record of an edit that ran::
 
 A failed edit is a record (or a bare marker JSON written by an earlier stage) with
 ``"status": "failed"`` and ``"error"``; its ``metrics`` may be empty. The tables list such rows with
-their error. ``settings``, ``final_losses``, ``runtime_s`` and ``peak_memory_mib`` are copied from the
-edit's ``edit.json``.
+their error. ``method``, ``method_settings``, ``settings``, ``final_losses``, ``runtime_s`` and ``peak_memory_mib``
+are copied from the edit's ``edit.json`` (``dreammotion.records``).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 from dreammotion.errors import InputError
 from dreammotion.metrics.config import MetricsConfig
 from dreammotion.metrics.results import STATUSES, MetricUnavailable, from_exception, ok
+from dreammotion.records import edit_method, read_edit_record
 
 SCHEMA_ID = "dreammotion.metrics/1"
 
@@ -61,12 +61,8 @@ RECORD_SCHEMA = {
     "else": {"required": ["metrics"]},
 }
 
-# Keys of edit.json this stage reads (all optional except where a metric needs them).
-EDIT_JSON_KEYS = ("id", "variant", "source_prompt", "target_prompt", "settings", "final_losses", "runtime_s", "peak_memory_mib", "status", "error")
-
-
 @dataclass
-class EditClips:
+class MeasuredClips:
     """The arrays one edit is measured on (uint8 frames (F, H, W, 3), float masks (F, H, W) in [0, 1])."""
 
     input_frames: np.ndarray
@@ -77,16 +73,8 @@ class EditClips:
 
 
 def read_edit_json(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"edit record {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"edit record {path} is not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"edit record {path} must hold a JSON object, not {type(data).__name__}")
-    return data
+    """The edit's edit.json (``dreammotion.records.read_edit_record``)."""
+    return read_edit_record(path)
 
 
 def cost_metrics(edit_info: dict, source: str = "edit.json") -> dict:
@@ -106,7 +94,7 @@ def cost_metrics(edit_info: dict, source: str = "edit.json") -> dict:
     return results
 
 
-def check_clips(clips: EditClips, names: dict[str, str]) -> None:
+def check_clips(clips: MeasuredClips, names: dict[str, str]) -> None:
     """All clips must have the same frame count and size; `names` says where each came from."""
     reference = clips.input_frames.shape[:3]
     for field_name in ("edit_frames", "masks", "gt_frames", "gt_masks"):
@@ -119,7 +107,7 @@ def check_clips(clips: EditClips, names: dict[str, str]) -> None:
             )
 
 
-def compute_metrics(clips: EditClips, target_prompt: str, config: MetricsConfig, edit_info: dict | None = None, edit_json_name: str = "edit.json") -> dict:
+def compute_metrics(clips: MeasuredClips, target_prompt: str, config: MetricsConfig, edit_info: dict | None = None, edit_json_name: str = "edit.json") -> dict:
     """Every metric of one edit, by name (see ``dreammotion.metrics.names``)."""
     from dreammotion.metrics.clip import compute_clip_metrics
     from dreammotion.metrics.groundtruth import compute_groundtruth_metrics
@@ -160,6 +148,7 @@ def build_record(
     config: MetricsConfig | None = None,
     inputs: dict | None = None,
 ) -> dict:
+    method, method_settings = edit_method(edit_info)
     return {
         "schema": SCHEMA_ID,
         "id": edit_id,
@@ -168,6 +157,8 @@ def build_record(
         "error": None,
         "source_prompt": source_prompt,
         "target_prompt": target_prompt,
+        "method": method,
+        "method_settings": method_settings,
         "settings": edit_info.get("settings") or {},
         "runtime_s": edit_info.get("runtime_s"),
         "peak_memory_mib": edit_info.get("peak_memory_mib"),

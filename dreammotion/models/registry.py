@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from dreammotion.models.loading import T2VModel, load_t2v
+from dreammotion.models.loading import Autoencoder, T2VModel, load_autoencoder, load_t2v
 
 EMBEDDED_PRIOR = "data/models/dreammotion-shapes-t2v"
 
@@ -83,3 +83,20 @@ def _load_diffusers_t2v(cfg: BackendConfig) -> T2VModel:
 def load_model(cfg: BackendConfig | dict | None) -> T2VModel:
     cfg = cfg if isinstance(cfg, BackendConfig) else BackendConfig.from_dict(cfg)
     return get_backend(cfg.backend)(cfg)
+
+
+# How each backend loads its autoencoder alone (the encode and decode jobs need nothing else).
+AUTOENCODER_LOADERS: dict[str, Callable[[BackendConfig], Autoencoder]] = {
+    "diffusers-t2v": lambda cfg: load_autoencoder(
+        cfg.pretrained, device=cfg.resolve_device(), dtype=cfg.resolve_dtype(), revision=cfg.revision, variant=cfg.variant
+    ),
+}
+
+
+def load_model_autoencoder(cfg: BackendConfig | dict | None) -> Autoencoder:
+    """The autoencoder of the model `cfg` names, without its UNet and text encoder; a backend without
+    its own autoencoder loader loads the whole model and keeps the autoencoder."""
+    cfg = cfg if isinstance(cfg, BackendConfig) else BackendConfig.from_dict(cfg)
+    get_backend(cfg.backend)  # an unknown backend: the same error as load_model's
+    loader = AUTOENCODER_LOADERS.get(cfg.backend)
+    return loader(cfg) if loader else load_model(cfg).autoencoder

@@ -8,10 +8,9 @@ the prompts and the edit's metrics).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from dreammotion.errors import InputError
+from dreammotion.records import edit_method, read_edit_record, read_json_object
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,25 +30,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-dir", required=True, type=Path, help="writes panel.gif, panel.mp4, loss.png, panel.html")
 
 
+# The keys of edit.json the page shows.
 EDIT_JSON_KEYS = ("id", "variant", "source_prompt", "target_prompt", "settings", "model", "runtime_s")
 
 
-def _read_json(path: Path, required: tuple[str, ...] = ()) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path} does not exist") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path} is not valid JSON: {err}") from None
-    missing = [key for key in required if key not in data]
-    if missing:
-        raise InputError(f"{path} lacks the key(s) {', '.join(missing)}")
-    return data
-
-
-def _method(settings: dict) -> str:
-    if settings.get("extra", {}).get("method") == "sdedit":
+def _method(edit_info: dict) -> str:
+    method, _ = edit_method(edit_info)
+    if method == "sdedit":
         return "sdedit (baseline: no optimisation)"
+    settings = edit_info["settings"]
     keys = ("iterations", "lr", "score", "use_mask", "lambda_s", "lambda_t")
     return "dreammotion (" + ", ".join(f"{key}={settings[key]}" for key in keys if key in settings) + ")"
 
@@ -58,7 +47,7 @@ def _details(edit_info: dict, upsample_info: dict | None) -> dict[str, str]:
     details = {
         "source prompt": edit_info["source_prompt"],
         "target prompt": edit_info["target_prompt"],
-        "method": _method(edit_info["settings"]),
+        "method": _method(edit_info),
         "model": str(edit_info["model"]),
         "edit runtime (s)": str(edit_info["runtime_s"]),
     }
@@ -75,13 +64,15 @@ def run(args: argparse.Namespace) -> int:
     from dreammotion.report.page import panel_page, write_page
     from dreammotion.report.panel import build_panel, load_panel_clips, write_panel
 
-    edit_info = _read_json(args.edit_json, EDIT_JSON_KEYS)
-    upsample_info = _read_json(args.upsample_json, ("method",)) if args.upsample_json is not None else None
+    edit_info = read_edit_record(args.edit_json, EDIT_JSON_KEYS)
+    upsample_info = (read_json_object(args.upsample_json, "upsample record", ("method",))
+                     if args.upsample_json is not None else None)
     title = f"{edit_info['id']} ({edit_info['variant']})"
 
     clips = load_panel_clips(args.input_frames, args.masks, args.edit_frames, args.upsampled_frames,
                              args.ground_truth_frames)
-    metrics = _read_json(args.metrics_json, ("metrics",))["metrics"] if args.metrics_json is not None else None
+    metrics = (read_json_object(args.metrics_json, "metrics record", ("metrics",))["metrics"]
+               if args.metrics_json is not None else None)
     panel = build_panel(clips)
     # Keep the clip's duration when the upsampler interpolated extra frames.
     fps = args.fps * panel.shape[0] / clips.input.shape[0]

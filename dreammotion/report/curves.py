@@ -6,7 +6,6 @@ magnitude (gradient norms vs. SSM losses).
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -20,12 +19,11 @@ matplotlib.use("Agg")  # no display, no GUI toolkit
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from dreammotion.errors import InputError  # noqa: E402
+from dreammotion.records import LOG_COLUMNS, read_log_csv  # noqa: E402
 from dreammotion.utils.atomic import atomic_path  # noqa: E402
 
-# The columns the DreamMotion optimiser writes (dreammotion.edit.optimizer.LOG_FIELDS), iteration first.
-PLOTTED_COLUMNS = ("t", "vdds_grad_norm", "loss_s", "loss_t", "ssm_grad_norm", "update_norm", "latent_change")
-REQUIRED_COLUMNS = ("iteration", *PLOTTED_COLUMNS)
+# Every column of log.csv (dreammotion.records.LOG_COLUMNS) but the iteration, which is the x axis.
+PLOTTED_COLUMNS = tuple(name for name in LOG_COLUMNS if name != "iteration")
 
 PLOTS_PER_ROW = 4
 PLOT_WIDTH_IN = 2.4  # inches per plot at PLOT_DPI: 240 x 170 px
@@ -36,26 +34,8 @@ FONT_SIZE = 8
 
 
 def read_loss_log(path: str | Path) -> dict[str, np.ndarray]:
-    """Columns of an edit's log.csv as float arrays (empty arrays for an edit without iterations, e.g. SDEdit)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"loss log {path} does not exist")
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [name for name in REQUIRED_COLUMNS if name not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"loss log {path}: missing column(s) {', '.join(missing)} (header: {reader.fieldnames})")
-        rows = list(reader)
-    columns: dict[str, np.ndarray] = {}
-    for name in REQUIRED_COLUMNS:
-        values = []
-        for line, row in enumerate(rows, start=2):
-            try:
-                values.append(float(row[name]))
-            except (TypeError, ValueError):
-                raise InputError(f"loss log {path} line {line}, column {name!r}: not a number ({row[name]!r})") from None
-        columns[name] = np.asarray(values, dtype=np.float64)
-    return columns
+    """Columns of an edit's log.csv as float arrays (the one reader: ``dreammotion.records.read_log_csv``)."""
+    return read_log_csv(path)
 
 
 def format_tick(value: float) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from dreammotion.errors import InputError
 from dreammotion.io.frames import read_frames, read_masks
-from dreammotion.io.video import side_by_side, write_gif, write_video
+from dreammotion.io.write import side_by_side, write_gif, write_video
 from dreammotion.masks.preview import overlay_masks
 
 # Tiny model-sized clips (32 px) are enlarged with crisp pixels to at least this height; large ones

@@ -119,7 +119,7 @@ def read_suite(suite_dir: str | Path) -> list[SuiteEdit]:
 
 
 @dataclass
-class EditClips:
+class SuiteClips:
     """Everything rendered for one edit: uint8 frames (F, H, W, 3) and bool masks (F, H, W)."""
 
     source_frames: np.ndarray
@@ -129,15 +129,15 @@ class EditClips:
     edit_region: np.ndarray  # the optimiser's mask, as the suite writes it
 
 
-def render_edit(edit: SuiteEdit) -> EditClips:
+def render_edit(edit: SuiteEdit) -> SuiteClips:
     source_frames, source_object = render(edit.source, edit.size, edit.frames)
     gt_frames, gt_object = render(edit.target, edit.size, edit.frames)
     # Same rule as the suite's masks: a background edit edits everything but the object.
     edit_region = ~source_object if edit.kind == "background" else source_object
-    return EditClips(source_frames, source_object, gt_frames, gt_object, edit_region)
+    return SuiteClips(source_frames, source_object, gt_frames, gt_object, edit_region)
 
 
-def preserved_region(clips: EditClips) -> np.ndarray:
+def preserved_region(clips: SuiteClips) -> np.ndarray:
     """Pixels a perfect edit leaves unchanged: outside the edit region and equal in source and truth."""
     unchanged = np.all(clips.source_frames == clips.gt_frames, axis=-1)
     return ~clips.edit_region & unchanged
@@ -154,7 +154,7 @@ def pooled_psnr(frames_a: np.ndarray, frames_b: np.ndarray, region: np.ndarray) 
     return psnr_per_frame(tall_a, tall_b, region.reshape(1, frames * height, width))[0]
 
 
-def colour_shift(frames: np.ndarray, edit: SuiteEdit, clips: EditClips) -> dict:
+def colour_shift(frames: np.ndarray, edit: SuiteEdit, clips: SuiteClips) -> dict:
     """Colour edits: mean RGB over the pixels fully covered by the object in both clips, and its distance
     to the target and the source object colours."""
     from dreammotion.synthetic.render import OBJECT_COLOURS, coverage
@@ -170,7 +170,7 @@ def colour_shift(frames: np.ndarray, edit: SuiteEdit, clips: EditClips) -> dict:
     }
 
 
-def clip_metrics(frames: np.ndarray, edit: SuiteEdit, clips: EditClips) -> dict:
+def clip_metrics(frames: np.ndarray, edit: SuiteEdit, clips: SuiteClips) -> dict:
     """The scalar metrics of one clip (an edit, or the unedited source for the baseline).
 
     Returns {"values": {name: float | None}, "problems": {name: reason}} (a metric that could not be
@@ -190,19 +190,15 @@ def clip_metrics(frames: np.ndarray, edit: SuiteEdit, clips: EditClips) -> dict:
 # -- running the edits ------------------------------------------------------------------------------
 
 
-def run_edit(model, edit: SuiteEdit, clips: EditClips, config, *, progress: bool = False):
-    """Encode, optimise and decode one edit; returns (edited uint8 frames, EditResult)."""
-    import torch
+def run_edit(model, edit: SuiteEdit, clips: SuiteClips, config, *, progress: bool = False):
+    """Encode, optimise and decode one edit (``dreammotion.edit.methods.edit_clip``); returns (edited uint8
+    frames, EditResult)."""
+    from dreammotion.edit.methods import edit_clip
 
-    from dreammotion.edit import dreammotion_edit
-    from dreammotion.io.frames import to_tensor, to_uint8
-
-    source_latents = model.encode_frames(to_tensor(clips.source_frames))
-    masks = torch.from_numpy(clips.edit_region.astype(np.float32))
     row_config = dataclasses.replace(config, seed=edit.seed)  # the manifest's per-row seed, as the workflow does
-    result = dreammotion_edit(model, source_latents, edit.source_prompt, edit.target_prompt, masks, row_config,
-                              progress=progress)
-    return to_uint8(model.decode_latents(result.latents)), result
+    edited = edit_clip(model, clips.source_frames, edit.source_prompt, edit.target_prompt,
+                       clips.edit_region.astype(np.float32), row_config, progress=progress)
+    return edited.frames, edited.result
 
 
 def aggregate(values: Iterable[float | None]) -> dict:

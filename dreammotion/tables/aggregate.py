@@ -35,6 +35,7 @@ import numpy as np
 from dreammotion.errors import InputError
 from dreammotion.metrics.names import METRICS, metric_order
 from dreammotion.metrics.record import validate_record
+from dreammotion.records import DEFAULT_METHOD, read_json_object
 from dreammotion.tables.formats import Table, format_number, write_table
 
 
@@ -42,16 +43,7 @@ from dreammotion.tables.formats import Table, format_number, write_table
 
 
 def load_record(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"metrics record {path} does not exist")
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"metrics record {path} is not valid JSON: {err}") from None
-    if not isinstance(record, dict):
-        raise InputError(f"metrics record {path} must hold a JSON object")
-    record = validate_record(record, str(path))
+    record = validate_record(read_json_object(path, "metrics record"), str(path))
     record.setdefault("metrics", {})
     record["_source"] = str(path)
     return record
@@ -249,16 +241,32 @@ def summary_table(records: list[dict]) -> Table:
     return table
 
 
+def record_settings(record: dict, with_method: bool) -> dict:
+    """The edit settings of a record; with_method: also its method and the method's own settings
+    (``method``, ``method.strength``, ...), for tables in which some edit used another method than DreamMotion."""
+    settings = dict(record.get("settings") or {})
+    if with_method:
+        settings["method"] = record.get("method") or DEFAULT_METHOD
+        settings.update({f"method.{k}": v for k, v in (record.get("method_settings") or {}).items()})
+    return settings
+
+
+def _other_methods(records: list[dict]) -> bool:
+    return any((r.get("method") or DEFAULT_METHOD) != DEFAULT_METHOD for r in records)
+
+
 def _setting_keys(records: list[dict]) -> list[str]:
-    return sorted({k for r in records for k in (r.get("settings") or {})})
+    with_method = _other_methods(records)
+    return sorted({k for r in records for k in record_settings(r, with_method)})
 
 
 def settings_table(records: list[dict]) -> Table:
     """One row per edit, one column per edit setting, for summary_settings.csv."""
     keys = _setting_keys(records)
+    with_method = _other_methods(records)
     table = Table(["id", "variant"] + keys)
     for r in _sorted_records(records):
-        settings = r.get("settings") or {}
+        settings = record_settings(r, with_method)
         table.add([r["id"], r["variant"]] + [_flat(settings.get(k)) for k in keys])
     return table
 
@@ -317,7 +325,8 @@ def compact_tables(records: list[dict]) -> tuple[Table, Table, int | None]:
 
 def _settings_lines(records: list[dict]) -> list[str]:
     """Which settings differ between edits and the values of those that do not."""
-    with_settings = [r["settings"] for r in records if r.get("settings")]
+    with_method = _other_methods(records)
+    with_settings = [record_settings(r, with_method) for r in records if r.get("settings")]
     keys = _setting_keys(records)
     if not keys:
         return ["No settings recorded.", ""]

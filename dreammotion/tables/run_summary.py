@@ -7,11 +7,12 @@ listed as not run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from dreammotion.layout import ROW_JOBS, Layout
 from dreammotion.metrics.record import build_failed_record
+from dreammotion.records import read_failure_record
 from dreammotion.tables.aggregate import load_record, write_tables
 
 
@@ -25,32 +26,30 @@ class Job:
     target_prompt: str
 
 
-def failure_paths(results: Path, job: Job) -> list[Path]:
-    """Where each stage of this row records its failure, downstream stages first."""
-    row = results / "failures" / job.variant
-    video = results / "failures" / "videos"
-    return [
-        row / f"{job.id}.metrics.json",
-        row / f"{job.id}.upsample.json",
-        row / f"{job.id}.decode.json",
-        row / f"{job.id}.edit.json",
-        video / f"{job.video_key}.{job.mask_key}.masks.json",
-        video / f"{job.video_key}.encode.json",
-        video / f"{job.video_key}.frames.json",
-    ]
+def job_keys(job: Job) -> dict[str, str]:
+    """The keys that name this row's files in the layout (the workflow's wildcards)."""
+    return {"video": job.video_key, "object": job.mask_key, "variant": job.variant, "id": job.id}
 
 
-def record_for(results: Path, job: Job) -> dict:
-    metrics = results / "metrics" / job.variant / f"{job.id}.json"
+def failure_paths(results: str | Path, job: Job) -> list[Path]:
+    """Where each job of this row records its failure, downstream jobs first (dreammotion.layout.ROW_JOBS)."""
+    layout = Layout(results)
+    return [Path(layout.failure_record(name, **job_keys(job))) for name in ROW_JOBS]
+
+
+def record_for(results: str | Path, job: Job) -> dict:
+    layout = Layout(results)
+    metrics = Path(layout.metrics(job.variant, job.id))
     if metrics.exists():
         return load_record(metrics)
     info = {"source_prompt": job.source_prompt, "target_prompt": job.target_prompt}
-    for path in failure_paths(results, job):
+    for name in ROW_JOBS:
+        path = Path(layout.failure_record(name, **job_keys(job)))
         if path.exists():
-            failure = json.loads(path.read_text())
+            failure = read_failure_record(path)
             record = build_failed_record(
                 edit_id=job.id, variant=job.variant, edit_info=info,
-                error=f"{failure['stage']} failed: {failure['error']} (log: {results}/logs/{failure['stage']}/)",
+                error=f"{failure['stage']} failed: {failure['error']} (log: {layout.log(name, **job_keys(job))})",
             )
             return {**record, "_source": str(path)}
     record = build_failed_record(
@@ -61,5 +60,4 @@ def record_for(results: Path, job: Job) -> dict:
 
 
 def summarise_run(results: str | Path, jobs: list[Job], out_dir: str | Path) -> list[str]:
-    results = Path(results)
     return write_tables([record_for(results, job) for job in jobs], out_dir)

@@ -10,6 +10,7 @@ import sys
 from snakemake.utils import validate
 
 from dreammotion.edit.config import merged_settings
+from dreammotion.layout import Layout
 from dreammotion.tables.run_summary import Job, summarise_run
 from dreammotion.validate import ConfigSources, check_config, check_run, print_notes
 
@@ -32,6 +33,7 @@ if workflow.is_main_process:
 PYTHON = shlex.quote(sys.executable)  # the interpreter running Snakemake has the dreammotion package
 DM = f"{PYTHON} -m dreammotion"
 RESULTS = config["results"]
+LAYOUT = Layout(RESULTS)  # every path under results/ (dreammotion.layout)
 MANIFEST = CHECKED.rows
 ROWS = {row.id: row for row in MANIFEST}
 VIDEOS = {row.video_key: row.video_path for row in MANIFEST}
@@ -90,14 +92,33 @@ def variant_method(variant):
     return config["variants"][variant].get("method", "dreammotion")
 
 
+def dm_params(job):
+    """The params of every dreammotion job (spread into the rule's params: `**dm_params("edit")`): the
+    interpreter (untracked) and where the job records its failure (dreammotion.layout, which the run
+    summary reads)."""
+    return {
+        "dm": untracked(DM),
+        "failure": lambda wc: LAYOUT.failure_record(job, **dict(wc.items())),
+    }
+
+
+def dm_shell(stage, arguments):
+    """The shell command of a dreammotion job, with its failure record and its log.
+
+    Every rule builds its command here, so that no rule can leave out `--failure-record` (the rule's
+    params come from dm_params).
+    """
+    return f"{{params.dm}} --failure-record {{params.failure:q}} {stage} {arguments} > {{log:q}} 2>&1"
+
+
 def edit_dir(variant, row_id):
-    return f"{RESULTS}/edits/{variant}/{row_id}"
+    return LAYOUT.edit_dir(variant, row_id)
 
 
 def final_video(variant, row_id):
     if config["upsample"]["method"] == "none":
-        return f"{edit_dir(variant, row_id)}/video.mp4"
-    return f"{RESULTS}/upsampled/{variant}/{row_id}/video.mp4"
+        return LAYOUT.edit_file(variant, row_id, "video.mp4")
+    return LAYOUT.upsampled_file(variant, row_id, "video.mp4")
 
 
 def all_targets(variants=None):
@@ -106,11 +127,11 @@ def all_targets(variants=None):
     for variant in variants:
         for row in MANIFEST:
             targets += [
-                f"{edit_dir(variant, row.id)}/compare.mp4",
+                LAYOUT.edit_file(variant, row.id, "compare.mp4"),
                 final_video(variant, row.id),
-                f"{RESULTS}/metrics/{variant}/{row.id}.json",
+                LAYOUT.metrics(variant, row.id),
             ]
-    targets += [f"{RESULTS}/tables/summary.csv"]
+    targets += [LAYOUT.table("summary.csv")]
     targets += report_targets(variants)  # panels and tables page for `snakemake --report` (report.smk)
     return targets
 
@@ -126,22 +147,22 @@ def mask_method(spec):
 def row_inputs(wc):
     row = ROWS[wc.id]
     return {
-        "latents": f"{RESULTS}/latents/{row.video_key}.safetensors",
-        "masks": f"{RESULTS}/masks/{row.video_key}/{row.mask_key}",
-        "frames": f"{RESULTS}/frames/{row.video_key}",
+        "latents": LAYOUT.latents(row.video_key),
+        "masks": LAYOUT.masks(row.video_key, row.mask_key),
+        "frames": LAYOUT.frames(row.video_key),
     }
 
 
 def metrics_inputs(wc):
     row = ROWS[wc.id]
     inputs = {
-        "input_frames": f"{RESULTS}/frames/{row.video_key}",
-        "edit_frames": f"{RESULTS}/edits/{wc.variant}/{wc.id}/frames",
-        "masks": f"{RESULTS}/masks/{row.video_key}/{row.mask_key}",
-        "info": f"{RESULTS}/edits/{wc.variant}/{wc.id}/edit.json",
+        "input_frames": LAYOUT.frames(row.video_key),
+        "edit_frames": LAYOUT.edit_file(wc.variant, wc.id, "frames"),
+        "masks": LAYOUT.masks(row.video_key, row.mask_key),
+        "info": LAYOUT.edit_file(wc.variant, wc.id, "edit.json"),
     }
     if row.ground_truth is not None:
-        inputs["ground_truth"] = f"{RESULTS}/ground_truth/{row.id}"
+        inputs["ground_truth"] = LAYOUT.ground_truth(row.id)
     return inputs
 
 
@@ -178,7 +199,7 @@ def upsample_options():
 
 
 def table_inputs(variants):
-    return [f"{RESULTS}/metrics/{v}/{row.id}.json" for v in variants for row in MANIFEST]
+    return [LAYOUT.metrics(v, row.id) for v in variants for row in MANIFEST]
 
 
 def run_jobs(variants):
@@ -190,7 +211,7 @@ def run_jobs(variants):
 
 
 def table_output(name):
-    path = f"{RESULTS}/tables/{name}"
+    path = LAYOUT.table(name)
     if name not in REPORTED_TABLES:
         return path
     return report(path, caption="../report/table_file.rst", category="3. Tables", subcategory="files", labels={"file": name})
@@ -198,7 +219,7 @@ def table_output(name):
 
 def benchmark_output(name):
     """A file of `snakemake tables` (results/benchmark/); the ones the report offers for download wrapped in report()."""
-    path = f"{RESULTS}/benchmark/{name}"
+    path = LAYOUT.benchmark_table(name)
     if name not in REPORTED_TABLES:
         return path
     return report(path, caption="../report/table_file.rst", category="4. Benchmark", subcategory="files", labels={"file": name})
@@ -206,37 +227,37 @@ def benchmark_output(name):
 
 def write_partial_summary():
     """After a run with failed jobs: list every row, failed ones with the reason."""
-    written = summarise_run(RESULTS, run_jobs(config["run_variants"]), f"{RESULTS}/tables")
-    print(f"dreammotion: some jobs failed; {RESULTS}/tables/summary.md lists every row and why it failed")
+    written = summarise_run(RESULTS, run_jobs(config["run_variants"]), LAYOUT.tables_dir())
+    print(f"dreammotion: some jobs failed; {LAYOUT.table('summary.md')} lists every row and why it failed")
     return written
 
 
 def report_dir(variant, row_id):
-    return f"{RESULTS}/report/{variant}/{row_id}"
+    return LAYOUT.report_dir(variant, row_id)
 
 
 def report_targets(variants=None):
     """What the report shows beyond the workflow's own outputs: panels per edit and the tables page."""
     variants = variants or config["run_variants"]
     targets = [f"{report_dir(v, row.id)}/panel.html" for v in variants for row in MANIFEST]
-    return targets + [f"{RESULTS}/report/tables.html"]
+    return targets + [LAYOUT.report_file("tables.html")]
 
 
 def panel_inputs(wc):
     row = ROWS[wc.id]
     inputs = {
-        "input_frames": f"{RESULTS}/frames/{row.video_key}",
-        "masks": f"{RESULTS}/masks/{row.video_key}/{row.mask_key}",
-        "edit_frames": f"{edit_dir(wc.variant, wc.id)}/frames",
-        "log_csv": f"{edit_dir(wc.variant, wc.id)}/log.csv",
-        "edit_json": f"{edit_dir(wc.variant, wc.id)}/edit.json",
+        "input_frames": LAYOUT.frames(row.video_key),
+        "masks": LAYOUT.masks(row.video_key, row.mask_key),
+        "edit_frames": LAYOUT.edit_file(wc.variant, wc.id, "frames"),
+        "log_csv": LAYOUT.edit_file(wc.variant, wc.id, "log.csv"),
+        "edit_json": LAYOUT.edit_file(wc.variant, wc.id, "edit.json"),
     }
     if config["upsample"]["method"] != "none":
-        inputs["upsampled_frames"] = f"{RESULTS}/upsampled/{wc.variant}/{wc.id}/frames"
-        inputs["upsample_json"] = f"{RESULTS}/upsampled/{wc.variant}/{wc.id}/upsample.json"
-    inputs["metrics_json"] = f"{RESULTS}/metrics/{wc.variant}/{wc.id}.json"
+        inputs["upsampled_frames"] = LAYOUT.upsampled_file(wc.variant, wc.id, "frames")
+        inputs["upsample_json"] = LAYOUT.upsampled_file(wc.variant, wc.id, "upsample.json")
+    inputs["metrics_json"] = LAYOUT.metrics(wc.variant, wc.id)
     if row.ground_truth is not None:
-        inputs["ground_truth"] = f"{RESULTS}/ground_truth/{row.id}"
+        inputs["ground_truth"] = LAYOUT.ground_truth(row.id)
     return inputs
 
 

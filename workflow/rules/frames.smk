@@ -3,12 +3,11 @@ rule frames:
     input:
         video=lambda wc: VIDEOS[wc.video],
     output:
-        frames=directory(f"{RESULTS}/frames/{{video}}"),
+        frames=directory(LAYOUT.frames("{video}")),
     log:
-        f"{RESULTS}/logs/frames/{{video}}.log",
+        LAYOUT.log("frames", video="{video}"),
     params:
-        dm=untracked(DM),
-        failure=lambda wc: f"{RESULTS}/failures/videos/{wc.video}.frames.json",
+        **dm_params("frames"),
         settings=lambda wc: " ".join(
             [
                 f"--num-frames {config['frames']['num_frames']}",
@@ -20,4 +19,4 @@ rule frames:
             + ([f"--fps {config['frames']['fps']}"] if config["frames"]["fps"] else [])
         ),
     shell:
-        "{params.dm} --failure-record {params.failure:q} frames --video {input.video:q} --out {output.frames:q} {params.settings} > {log:q} 2>&1"
+        dm_shell("frames", "--video {input.video:q} --out {output.frames:q} {params.settings}")

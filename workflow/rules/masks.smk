@@ -1,14 +1,13 @@
 rule masks:
     """One mask per frame for one object of one video (shared by the rows that name it)."""
     input:
-        frames=f"{RESULTS}/frames/{{video}}",
+        frames=rules.frames.output.frames,
     output:
-        masks=directory(f"{RESULTS}/masks/{{video}}/{{object}}"),
+        masks=directory(LAYOUT.masks("{video}", "{object}")),
     log:
-        f"{RESULTS}/logs/masks/{{video}}/{{object}}.log",
+        LAYOUT.log("masks", video="{video}", object="{object}"),
     params:
-        dm=untracked(DM),
-        failure=lambda wc: f"{RESULTS}/failures/videos/{wc.video}.{wc.object}.masks.json",
+        **dm_params("masks"),
         spec=lambda wc: shlex.quote(MASKS[(wc.video, wc.object)]),
         method=lambda wc: mask_method(MASKS[(wc.video, wc.object)]),
         # which rows use this mask, for messages: untracked, so that renaming the manifest or adding
@@ -25,6 +24,9 @@ rule masks:
         feather=config["masks"]["feather"],
         device=config["model"]["device"],
     shell:
-        "{params.dm} --failure-record {params.failure:q} masks --frames {input.frames:q} --spec {params.spec} --method {params.method}"
-        " --dilate {params.dilate} --feather {params.feather} {params.sam} --device {params.device}"
-        " --context {params.context} --out {output.masks:q} > {log:q} 2>&1"
+        dm_shell(
+            "masks",
+            "--frames {input.frames:q} --spec {params.spec} --method {params.method}"
+            " --dilate {params.dilate} --feather {params.feather} {params.sam} --device {params.device}"
+            " --context {params.context} --out {output.masks:q}",
+        )

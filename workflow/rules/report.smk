@@ -13,12 +13,12 @@ rule summary:
     output:
         [table_output(name) for name in SUMMARY_FILES],
     log:
-        f"{RESULTS}/logs/tables/summary.log",
+        LAYOUT.log("summary"),
     params:
-        dm=untracked(DM),
+        **dm_params("summary"),
         out_dir=lambda wc, output: os.path.dirname(output[0]),
     shell:
-        "{params.dm} tables --metrics {input.metrics:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        dm_shell("tables", "--metrics {input.metrics:q} --out-dir {params.out_dir:q}")
 
 
 rule tables:
@@ -28,8 +28,8 @@ rule tables:
     "4. Benchmark") besides what the default target's jobs put there.
     """
     input:
-        tables=[f"{RESULTS}/benchmark/{name}" for name in SUMMARY_FILES],
-        page=f"{RESULTS}/report/benchmark/benchmark.html",
+        tables=[LAYOUT.benchmark_table(name) for name in SUMMARY_FILES],
+        page=LAYOUT.report_file("benchmark/benchmark.html"),
     localrule: True
 
 
@@ -40,12 +40,12 @@ rule benchmark_tables:
     output:
         [benchmark_output(name) for name in SUMMARY_FILES],
     log:
-        f"{RESULTS}/logs/tables/benchmark.log",
+        LAYOUT.log("benchmark_tables"),
     params:
-        dm=untracked(DM),
+        **dm_params("benchmark_tables"),
         out_dir=lambda wc, output: os.path.dirname(output[0]),
     shell:
-        "{params.dm} tables --metrics {input.metrics:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        dm_shell("tables", "--metrics {input.metrics:q} --out-dir {params.out_dir:q}")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -59,44 +59,45 @@ rule panel:
     input:
         unpack(panel_inputs),
     output:
-        gif=f"{RESULTS}/report/{{variant}}/{{id}}/panel.gif",
+        gif=f"{report_dir('{variant}', '{id}')}/panel.gif",
         html=report(
-            f"{RESULTS}/report/{{variant}}/{{id}}/panel.html",
+            f"{report_dir('{variant}', '{id}')}/panel.html",
             caption="../report/panel.rst",
             category="1. Edits",
             subcategory="{variant}",
             labels={"row": "{id}"},
         ),
         mp4=report(
-            f"{RESULTS}/report/{{variant}}/{{id}}/panel.mp4",
+            f"{report_dir('{variant}', '{id}')}/panel.mp4",
             caption="../report/panel_mp4.rst",
             category="1. Edits",
             subcategory="{variant} (mp4 downloads)",
             labels={"row": "{id}"},
         ),
         loss=report(
-            f"{RESULTS}/report/{{variant}}/{{id}}/loss.png",
+            f"{report_dir('{variant}', '{id}')}/loss.png",
             caption="../report/loss.rst",
             category="2. Loss curves",
             subcategory="{variant}",
             labels={"row": "{id}"},
         ),
     log:
-        f"{RESULTS}/logs/report/panel/{{variant}}/{{id}}.log",
+        LAYOUT.log("panel", variant="{variant}", id="{id}"),
     params:
-        dm=untracked(DM),
-        failure=lambda wc: f"{RESULTS}/failures/{wc.variant}/{wc.id}.panel.json",
+        **dm_params("panel"),
         source_prompt=lambda wc: ROWS[wc.id].source_prompt,  # shown by the captions
         target_prompt=lambda wc: ROWS[wc.id].target_prompt,
         options=panel_options,
         fps=config["frames"]["output_fps"],
         out_dir=lambda wc: report_dir(wc.variant, wc.id),
     shell:
-        "{params.dm} --failure-record {params.failure:q} panel"
-        " --input-frames {input.input_frames:q} --masks {input.masks:q} --edit-frames {input.edit_frames:q}"
-        " {params.options} --metrics-json {input.metrics_json:q}"
-        " --log-csv {input.log_csv:q} --edit-json {input.edit_json:q} --fps {params.fps}"
-        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        dm_shell(
+            "panel",
+            "--input-frames {input.input_frames:q} --masks {input.masks:q} --edit-frames {input.edit_frames:q}"
+            " {params.options} --metrics-json {input.metrics_json:q}"
+            " --log-csv {input.log_csv:q} --edit-json {input.edit_json:q} --fps {params.fps}"
+            " --out-dir {params.out_dir:q}",
+        )
 
 
 rule report_tables:
@@ -104,35 +105,38 @@ rule report_tables:
     edit first (edits.csv: id, variant, status, one column per metric), charts and the means, then the
     full summary (prompts, errors of failed rows, costs)."""
     input:
-        edits=f"{RESULTS}/tables/edits.csv",
-        variants=f"{RESULTS}/tables/variants.csv",
-        summary=f"{RESULTS}/tables/summary.csv",
+        edits=LAYOUT.table("edits.csv"),
+        variants=LAYOUT.table("variants.csv"),
+        summary=LAYOUT.table("summary.csv"),
     output:
-        html=report(f"{RESULTS}/report/tables.html", caption="../report/tables.rst", category="3. Tables", subcategory="page"),
+        html=report(LAYOUT.report_file("tables.html"), caption="../report/tables.rst", category="3. Tables", subcategory="page"),
     log:
-        f"{RESULTS}/logs/report/tables.log",
+        LAYOUT.log("report_tables"),
     params:
-        dm=untracked(DM),
+        **dm_params("report_tables"),
     shell:
-        "{params.dm} report-tables --tables {input.edits:q} {input.variants:q} {input.summary:q} --title 'dreammotion results'"
-        " --plot-variants {input.variants:q} --out {output.html:q} > {log:q} 2>&1"
+        dm_shell(
+            "report-tables",
+            "--tables {input.edits:q} {input.variants:q} {input.summary:q} --title 'dreammotion results'"
+            " --plot-variants {input.variants:q} --out {output.html:q}",
+        )
 
 
 rule report_benchmark:
     """The benchmark tables as HTML and a bar chart per metric (mean ± std per variant), for the report."""
     input:
-        variants=f"{RESULTS}/benchmark/variants.csv",
-        summary=f"{RESULTS}/benchmark/summary.csv",
-        edits=f"{RESULTS}/benchmark/edits.csv",
+        variants=LAYOUT.benchmark_table("variants.csv"),
+        summary=LAYOUT.benchmark_table("summary.csv"),
+        edits=LAYOUT.benchmark_table("edits.csv"),
     output:
         html=report(
-            f"{RESULTS}/report/benchmark/benchmark.html",
+            LAYOUT.report_file("benchmark/benchmark.html"),
             caption="../report/benchmark.rst",
             category="4. Benchmark",
             subcategory="page",
         ),
         plots=report(
-            directory(f"{RESULTS}/report/benchmark/plots"),
+            directory(LAYOUT.report_file("benchmark/plots")),
             patterns=["{metric}.png"],
             caption="../report/benchmark_plot.rst",
             category="4. Benchmark",
@@ -140,10 +144,13 @@ rule report_benchmark:
             labels={"metric": "{metric}"},
         ),
     log:
-        f"{RESULTS}/logs/report/benchmark.log",
+        LAYOUT.log("report_benchmark"),
     params:
-        dm=untracked(DM),
+        **dm_params("report_benchmark"),
         out_dir=lambda wc, output: os.path.dirname(output.html),
     shell:
-        "{params.dm} report-benchmark --tables {input.variants:q} {input.summary:q} {input.edits:q}"
-        " --variants {input.variants:q} --title 'dreammotion benchmark' --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        dm_shell(
+            "report-benchmark",
+            "--tables {input.variants:q} {input.summary:q} {input.edits:q}"
+            " --variants {input.variants:q} --title 'dreammotion benchmark' --out-dir {params.out_dir:q}",
+        )

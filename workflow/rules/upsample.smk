@@ -1,17 +1,17 @@
 rule upsample:
     """Cascade upsampling of one edited clip (upsample.method: resize, v2v or interpolate+sr)."""
     input:
-        frames=f"{RESULTS}/edits/{{variant}}/{{id}}/frames",
+        frames=rules.decode.output.frames,
     output:
-        frames=directory(f"{RESULTS}/upsampled/{{variant}}/{{id}}/frames"),
-        video=f"{RESULTS}/upsampled/{{variant}}/{{id}}/video.mp4",
-        info=f"{RESULTS}/upsampled/{{variant}}/{{id}}/upsample.json",
+        frames=directory(LAYOUT.upsampled_file("{variant}", "{id}", "frames")),
+        video=LAYOUT.upsampled_file("{variant}", "{id}", "video.mp4"),
+        info=LAYOUT.upsampled_file("{variant}", "{id}", "upsample.json"),
     log:
-        f"{RESULTS}/logs/upsample/{{variant}}/{{id}}.log",
+        LAYOUT.log("upsample", variant="{variant}", id="{id}"),
     message:
         "upsample {wildcards.variant}/{wildcards.id}: {params.method}; follow its log with: tail -f {log}"
     params:
-        dm=untracked(DM),
+        **dm_params("upsample"),
         method=shlex.quote(config["upsample"]["method"]),
         scale=config["upsample"]["scale"],
         model_id=upsample_model_option(),  # what the params trigger compares
@@ -24,11 +24,14 @@ rule upsample:
         interpolation_factor=config["upsample"]["interpolation_factor"],
         fps=config["frames"]["output_fps"],
         options=upsample_options(),
-        out_dir=lambda wc: f"{RESULTS}/upsampled/{wc.variant}/{wc.id}",
-        gpus=f"--local-gpus {config['local_gpus']} --gpu-lock-dir {RESULTS}/.gpu-locks",
+        out_dir=lambda wc: LAYOUT.upsampled_dir(wc.variant, wc.id),
+        gpus=f"--local-gpus {config['local_gpus']} --gpu-lock-dir {LAYOUT.gpu_locks()}",
     shell:
-        "{params.dm} upsample {params.gpus} --frames {input.frames:q} --out-dir {params.out_dir:q} --method {params.method}"
-        " --scale {params.scale} {params.model} --prompt {params.prompt} --seed {params.seed}"
-        " --strength {params.strength} --steps {params.steps} --guidance-scale {params.guidance_scale}"
-        " --interpolation-factor {params.interpolation_factor} --fps {params.fps} {params.options}"
-        " --no-progress > {log:q} 2>&1"
+        dm_shell(
+            "upsample",
+            "{params.gpus} --frames {input.frames:q} --out-dir {params.out_dir:q} --method {params.method}"
+            " --scale {params.scale} {params.model} --prompt {params.prompt} --seed {params.seed}"
+            " --strength {params.strength} --steps {params.steps} --guidance-scale {params.guidance_scale}"
+            " --interpolation-factor {params.interpolation_factor} --fps {params.fps} {params.options}"
+            " --no-progress",
+        )

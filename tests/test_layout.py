@@ -1,0 +1,55 @@
+"""The results layout is defined once: the rules' failure records are the ones the run summary reads."""
+
+import re
+import shlex
+from pathlib import Path
+
+from dreammotion.layout import FAILURE_RECORDS, LOGS, ROW_JOBS, Layout
+from dreammotion.tables.run_summary import Job, failure_paths
+
+REPO = Path(__file__).parents[1]
+
+
+def test_every_job_has_a_log_and_a_failure_record():
+    assert set(FAILURE_RECORDS) == set(LOGS)
+    assert set(ROW_JOBS) <= set(FAILURE_RECORDS)
+    layout = Layout("out")
+    assert layout.failure_record("masks", video="v", object="o") == "out/failures/videos/v.o.masks.json"
+    assert layout.edit_file("{variant}", "{id}", "edit.json") == "out/edits/{variant}/{id}/edit.json"  # a rule's pattern
+
+
+def test_every_rule_builds_its_command_with_the_failure_record_helper():
+    """A rule that runs `python -m dreammotion` has its params from dm_params and its shell from dm_shell."""
+    for smk in sorted(set((REPO / "workflow" / "rules").glob("*.smk")) - {REPO / "workflow" / "rules" / "common.smk"}):
+        text = smk.read_text()
+        shells = len(re.findall(r"^    shell:$", text, re.M))
+        assert text.count("dm_shell(") == shells, f"{smk.name}: a rule's shell does not come from dm_shell"
+        assert text.count("**dm_params(") == shells, f"{smk.name}: a rule's params do not come from dm_params"
+
+
+def test_rules_and_run_summary_agree_on_every_failure_path(tmp_path, tiny_model_dir):
+    """Dry-run the workflow (upsampling on, a row with ground truth): every failure record a row's jobs
+    write is one the run summary looks for, and each it looks for is written by a job of the row."""
+    from test_workflow import make_project, snakemake
+
+    rows = ("id,video,source_prompt,target_prompt,mask,seed,ground_truth\n"
+            'red2blue,clips/red square,a red square,a blue square,"box=1,3,11,11@0",1,clips/green\n'
+            "green2red,clips/green,a green square,a red square,none,2,\n")
+    work = make_project(tmp_path, tiny_model_dir, rows=rows, extra_config={"upsample": {"method": "resize"}})
+    dry = snakemake(work, "-n", "-p", "--forceall")
+    written = set()
+    for line in (dry.stdout + dry.stderr).splitlines():
+        if "-m dreammotion" in line:
+            words = shlex.split(line)
+            assert "--failure-record" in words, f"a job without a failure record: {line}"
+            written.add(Path(words[words.index("--failure-record") + 1]))
+    from dreammotion.manifest import load_manifest
+
+    rows = load_manifest(work / "manifest.csv", REPO / "workflow" / "schemas" / "manifest.schema.yaml", workdir=work)
+    jobs = [Job(row.id, "dreammotion", row.video_key, row.mask_key, "", "") for row in rows]
+    looked_for = {path for job in jobs for path in failure_paths(Path("results"), job)}
+    row_jobs = {path for path in written if not re.search(r"\.(panel)\.json$|failures/(tables|report)/", str(path))}
+    missing = looked_for - written
+    # green2red has no ground truth: the summary may look for a record no job of that row writes
+    assert missing == {Path("results/failures/ground_truth/green2red.json")}, missing
+    assert row_jobs <= looked_for, row_jobs - looked_for
