@@ -266,3 +266,62 @@ def test_evaluate_second_stage_runs_and_strength_zero_equals_resize(tiny_model_d
 def test_shipped_second_stage_model_beats_plain_resize():
     result = evaluate_second_stage(REPO / SECOND_STAGE_MODEL, num_clips=3, device="cpu")
     assert result["mean_psnr_v2v"] > result["mean_psnr_resize"], result
+
+
+# -- the conditioned second stage (refiner) ----------------------------------------------------
+
+
+def test_torch_lanczos_equals_pillow_on_renders_and_within_one_level_on_noise():
+    from dreammotion.upsample.refiner import lanczos_upsample_torch
+
+    def torch_resize(clip, height, width):
+        frames = torch.from_numpy(clip).permute(0, 3, 1, 2)
+        return lanczos_upsample_torch(frames, height, width).permute(0, 2, 3, 1).numpy()
+
+    clip = moving_shape_clip(32, 4)
+    assert np.array_equal(torch_resize(clip, 64, 64), resize_frames(clip, 64, 64))
+    noise = random_clip(2, 20, 24)
+    difference = np.abs(torch_resize(noise, 48, 40) - resize_frames(noise, 48, 40).astype(float))
+    assert difference.max() <= 1
+
+
+@pytest.fixture(scope="module")
+def tiny_refiner_dir(tmp_path_factory):
+    from dreammotion.upsample.train_refiner import main as train_refiner
+
+    folder = tmp_path_factory.mktemp("refiner") / "refiner"
+    args = ["--out", str(folder), "--preset", "tiny", "--batch", "2", "--max-steps", "1", "--device", "cpu",
+            "--warmup", "1", "--ema", "0", "--log-every", "1"]
+    assert train_refiner(args) == 0
+    return folder
+
+
+def test_refiner_training_saves_a_conditioned_residual_model(tiny_refiner_dir):
+    from dreammotion.upsample.refiner import read_refiner_info, residual_scale, takes_condition
+
+    stage = load_second_stage({"pretrained": str(tiny_refiner_dir), "device": "cpu"})
+    unet = stage.model.unet
+    assert takes_condition(unet) and unet.config.in_channels == 2 * unet.config.out_channels == 96
+    info = read_refiner_info(tiny_refiner_dir)
+    assert info["low_size"] == 32 and info["size"] == 64
+    assert residual_scale(tiny_refiner_dir, unet) == info["residual_scale"] > 0
+    assert stage.describe()["conditioned"] is True
+
+
+def test_refiner_strength_zero_returns_its_condition_exactly(tiny_refiner_dir):
+    # A residual refiner that denoises nothing adds no residual: the output is the resized clip.
+    stage = load_second_stage({"pretrained": str(tiny_refiner_dir), "device": "cpu"})
+    resized = resize_frames(moving_shape_clip(32, 8), 64, 64)
+    out = video_to_video(stage, resized, V2VSettings("a red square", strength=0.0, steps=4))
+    assert np.array_equal(out, resized)
+    refined = video_to_video(stage, resized, V2VSettings("a red square", strength=1.0, steps=2, guidance_scale=1.0))
+    assert refined.shape == resized.shape and not np.array_equal(refined, resized)
+
+
+def test_evaluate_uses_the_refiners_recommended_settings(tiny_refiner_dir):
+    result = evaluate_second_stage(tiny_refiner_dir, num_clips=1, steps=2, device="cpu")
+    assert result["conditioned"] is True
+    assert result["settings"]["strength"] == 1.0 and result["settings"]["guidance_scale"] == 1.0
+    assert result["settings"]["steps"] == 2  # an explicit setting wins
+    for key in ("psnr", "ssim", "colour_error"):
+        assert np.isfinite(result[f"mean_{key}_v2v"]) and np.isfinite(result[f"mean_{key}_resize"])

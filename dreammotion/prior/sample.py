@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dreammotion.models.ddim import ddim_scheduler, guided_ddim
 from dreammotion.models.loading import T2VModel
 
 
@@ -22,9 +23,6 @@ def sample_clips(
     batch: int = 16,
 ) -> np.ndarray:
     """Generate one clip per prompt: uint8 (N, F, H, W, 3). DDIM (eta 0) over the model's schedule."""
-    from diffusers import DDIMScheduler
-
-    scheduler = DDIMScheduler.from_config(model.scheduler.config)
     unet_cfg = model.unet.config
     generator = torch.Generator("cpu").manual_seed(seed)
     empty = model.encode_prompt([""])
@@ -32,16 +30,13 @@ def sample_clips(
     for start in range(0, len(prompts), batch):
         chunk = prompts[start : start + batch]
         cond = model.encode_prompt(chunk)
-        text = torch.cat([empty.expand(len(chunk), -1, -1), cond]).to(model.dtype)
-        shape = (len(chunk), unet_cfg.in_channels, frames, unet_cfg.sample_size, unet_cfg.sample_size)
-        latents = torch.randn(shape, generator=generator).to(model.device, model.dtype)
-        scheduler.set_timesteps(steps)
-        for t in scheduler.timesteps:
-            # noise or v per the model's scheduler config; scheduler.step converts
-            pred_uncond, pred_cond = model.unet(torch.cat([latents, latents]), t, encoder_hidden_states=text).sample.chunk(2)
-            latents = scheduler.step(pred_uncond + guidance_scale * (pred_cond - pred_uncond), t, latents).prev_sample
+        shape = (len(chunk), unet_cfg.out_channels, frames, unet_cfg.sample_size, unet_cfg.sample_size)
+        latents = torch.randn(shape, generator=generator)
+        scheduler = ddim_scheduler(model, steps)
+        latents = guided_ddim(model, latents, scheduler.timesteps, scheduler, cond,
+                              empty.expand(len(chunk), -1, -1), guidance_scale=guidance_scale)
         for clip_latents in latents:
-            pixels = model.decode_latents(clip_latents[None])  # (F, 3, H, W) in [-1, 1]
+            pixels = model.decode_latents(clip_latents[None].to(model.dtype))  # (F, 3, H, W) in [-1, 1]
             outputs.append(((pixels.permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).byte().cpu().numpy())
     return np.stack(outputs)
 

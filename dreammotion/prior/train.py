@@ -92,8 +92,11 @@ def text_config(vocab_size: int, tokenizer, preset: str = "base"):
 
 
 def build_model(size: int, preset: str = "base", seed: int = 0, head_size: int | None = None,
-                prediction_type: str = "v_prediction"):
-    """Fresh (unet, text_encoder, tokenizer, scheduler, autoencoder) for clips of size x size."""
+                prediction_type: str = "v_prediction", conditioned: bool = False):
+    """Fresh (unet, text_encoder, tokenizer, scheduler, autoencoder) for clips of size x size.
+
+    `conditioned` doubles the UNet's input channels for a conditioning clip's latents (the
+    second stage, ``dreammotion.upsample.refiner``)."""
     from diffusers import DDIMScheduler, UNet3DConditionModel
     from transformers import CLIPTextModel
 
@@ -107,7 +110,10 @@ def build_model(size: int, preset: str = "base", seed: int = 0, head_size: int |
     autoencoder = PixelShuffleAutoencoder(factor=factor)
     tokenizer = build_word_tokenizer(vocabulary(), max_length=MAX_TOKENS)
     text_encoder = CLIPTextModel(text_config(len(tokenizer), tokenizer, preset))
-    unet = UNet3DConditionModel(**unet_config(autoencoder.latent_channels, preset, head_size))
+    config = unet_config(autoencoder.latent_channels, preset, head_size)
+    if conditioned:
+        config["in_channels"] = 2 * autoencoder.latent_channels
+    unet = UNet3DConditionModel(**config)
     scheduler = DDIMScheduler(
         num_train_timesteps=1000,
         beta_schedule="squaredcos_cap_v2",
@@ -118,8 +124,10 @@ def build_model(size: int, preset: str = "base", seed: int = 0, head_size: int |
     return unet, text_encoder, tokenizer, scheduler, autoencoder
 
 
-def save_model(folder: Path, unet, text_encoder, tokenizer, scheduler, autoencoder, info: dict) -> None:
-    """Diffusers layout in fp16, every file under 16 MiB; written atomically."""
+def save_model(folder: Path, unet, text_encoder, tokenizer, scheduler, autoencoder, info: dict,
+               extra_json: dict | None = None) -> None:
+    """Diffusers layout in fp16, every file under 16 MiB; written atomically. `extra_json` maps
+    file names to objects written beside training.json."""
     with atomic_dir(folder) as tmp:
         unet.to(torch.float16).save_pretrained(tmp / "unet", max_shard_size="15MB")
         text_encoder.to(torch.float16).save_pretrained(tmp / "text_encoder", max_shard_size="15MB")
@@ -130,6 +138,8 @@ def save_model(folder: Path, unet, text_encoder, tokenizer, scheduler, autoencod
         autoencoder.save_pretrained(tmp / "vae")
         write_json(tmp / "model_index.json", model_index())
         write_json(tmp / "training.json", info)
+        for name, value in (extra_json or {}).items():
+            write_json(tmp / name, value)
 
 
 def model_index() -> dict:
@@ -231,20 +241,22 @@ def token_ids(tokenizer, captions: list[str], device) -> torch.Tensor:
 
 
 def diffusion_loss(unet, text_encoder, alphas_cumprod, latents, ids, snr_gamma: float,
-                   prediction_type: str = "v_prediction"):
+                   prediction_type: str = "v_prediction", condition: torch.Tensor | None = None):
     """(weighted loss, plain MSE of the prediction), both 0-d tensors; nothing here waits for the GPU.
 
     v-prediction (v = sqrt(a) eps - sqrt(1-a) x0) is the default: with epsilon prediction the
     first DDIM steps recover x0 = (x_t - sqrt(1-a) eps) / sqrt(a), which multiplies the model's
     error by up to 1/sqrt(a) ~ 16-60 at t > 900; samples then kept a background noise of std ~65
-    (of 255) while the same model denoised from t = 700 cleanly (bench/prior/NOTES.md)."""
+    (of 255) while the same model denoised from t = 700 cleanly (bench/prior/NOTES.md).
+    `condition` (latents of a conditioning clip) is concatenated to the UNet's input channels."""
     device = latents.device
     embeddings = text_encoder(ids)[0]
     t = torch.randint(0, len(alphas_cumprod), (latents.shape[0],), device=device)
     a = alphas_cumprod[t].view(-1, 1, 1, 1, 1)
     noise = torch.randn_like(latents)
     noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
-    pred = unet(noisy, t, encoder_hidden_states=embeddings).sample
+    inputs = noisy if condition is None else torch.cat([noisy, condition], dim=1)
+    pred = unet(inputs, t, encoder_hidden_states=embeddings).sample
     target = noise if prediction_type == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * latents
     per_sample = F.mse_loss(pred.float(), target, reduction="none").mean(dim=(1, 2, 3, 4))
     snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
@@ -328,7 +340,12 @@ def load_weights(folder: Path, unet, text_encoder) -> dict:
 
 
 class Trainer:
-    """Model, optimiser, EMA and one training step; ``run`` loops it, bench/prior/throughput.py times it."""
+    """Model, optimiser, EMA and one training step; ``run`` loops it, bench/prior/throughput.py times it.
+
+    Subclasses (the conditioned second stage, ``dreammotion.upsample.train_refiner``) set
+    ``conditioned`` and override ``batch`` to return a conditioning clip's latents as a third item."""
+
+    conditioned = False
 
     def __init__(self, args: argparse.Namespace, device: torch.device):
         if device.type == "cuda":
@@ -338,7 +355,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest conv algorithms
         self.args, self.device = args, device
         self.unet, self.text_encoder, self.tokenizer, self.scheduler, self.autoencoder = build_model(
-            args.size, args.preset, args.seed, args.head_size, args.prediction_type
+            args.size, args.preset, args.seed, args.head_size, args.prediction_type, self.conditioned
         )
         self.previous = load_weights(args.init_from, self.unet, self.text_encoder) if args.init_from else {}
         if args.temporal_attention == "math":
@@ -372,13 +389,18 @@ class Trainer:
         latents = pack_latents(clips, self.autoencoder.config.factor) * self.autoencoder.config.scaling_factor
         return latents, token_ids(self.tokenizer, captions, self.device)
 
-    def step(self, latents: torch.Tensor, ids: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimiser step; returns (weighted loss, epsilon MSE) as tensors (no GPU sync)."""
+    def extra_json(self) -> dict:
+        """Files written beside training.json in the saved model folder."""
+        return {}
+
+    def step(self, latents: torch.Tensor, ids: torch.Tensor, condition: torch.Tensor | None = None, *,
+             lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step; returns (weighted loss, prediction MSE) as tensors (no GPU sync)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self.autocast:
             loss, mse = diffusion_loss(self.unet, self.text_encoder, self.alphas_cumprod, latents, ids,
-                                       self.args.snr_gamma, self.args.prediction_type)
+                                       self.args.snr_gamma, self.args.prediction_type, condition)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
@@ -388,9 +410,9 @@ class Trainer:
         return loss.detach(), mse.detach()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    trainer = Trainer(args, device)
+    trainer = trainer_class(args, device)
     previous = trainer.previous
     previous_runs = previous.get("previous_runs", []) + ([_run_summary(previous)] if previous else [])
     print(f"parameters: {trainer.n_params}", flush=True)
@@ -423,7 +445,7 @@ def run(args: argparse.Namespace) -> int:
             "total_train_seconds": round(time.time() - start + sum(r["train_seconds"] for r in previous_runs), 1),
         }
         save_model(args.out, trainer.unet, trainer.text_encoder, trainer.tokenizer, trainer.scheduler,
-                   trainer.autoencoder, info)
+                   trainer.autoencoder, info, trainer.extra_json())
         if ema:
             ema.restore(live)
         if args.archive:
@@ -437,8 +459,7 @@ def run(args: argparse.Namespace) -> int:
         # Warm-up, then cosine decay to 10% over the wall-clock budget.
         progress = min(elapsed / budget, 1.0)
         lr_scale = min(1.0, (step + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-        latents, ids = trainer.batch()
-        loss, mse = trainer.step(latents, ids, args.lr * lr_scale)
+        loss, mse = trainer.step(*trainer.batch(), lr=args.lr * lr_scale)
         losses.append(mse)
         step += 1
         if step % args.log_every == 0 or step < 4:

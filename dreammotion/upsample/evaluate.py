@@ -18,16 +18,31 @@ from pathlib import Path
 
 import numpy as np
 
-from dreammotion.metrics.groundtruth import psnr_per_frame
+from dreammotion.metrics.groundtruth import psnr_per_frame, ssim_per_frame
 from dreammotion.synthetic import caption, render, sample_spec
+from dreammotion.upsample.refiner import read_refiner_info, takes_condition
 from dreammotion.upsample.resize import resize_frames
 from dreammotion.upsample.v2v import V2VSettings, load_second_stage, video_to_video
 
 SECOND_STAGE_MODEL = "data/models/dreammotion-shapes-t2v-64"
+# Settings of the unconditioned second stage (ZeroScope-XL practice); a conditioned refiner's own
+# recommendations (second_stage.json) replace them.
+UNCONDITIONED_SETTINGS = {"strength": 0.4, "steps": 25, "guidance_scale": 7.5}
 
 
 def clip_psnr(frames: np.ndarray, reference: np.ndarray) -> float:
     return float(np.mean(psnr_per_frame(frames, reference)))
+
+
+def clip_ssim(frames: np.ndarray, reference: np.ndarray) -> float:
+    return float(np.mean(ssim_per_frame(frames, reference)))
+
+
+def object_colour_error(frames: np.ndarray, reference: np.ndarray, object_mask: np.ndarray) -> float:
+    """Distance (grey levels, RGB Euclidean) between the mean colour of the object's pixels in
+    `frames` and in `reference`: does the stage keep the (edited) object's colour?"""
+    inside = object_mask.astype(bool)
+    return float(np.linalg.norm(frames[inside].mean(axis=0) - reference[inside].astype(float).mean(axis=0)))
 
 
 def evaluate_second_stage(
@@ -37,52 +52,75 @@ def evaluate_second_stage(
     low_size: int = 32,
     high_size: int = 64,
     num_frames: int = 8,
-    strength: float = 0.4,
-    steps: int = 25,
-    guidance_scale: float = 7.5,
+    strength: float | None = None,
+    steps: int | None = None,
+    guidance_scale: float | None = None,
     seed: int = 0,
     device: str = "auto",
 ) -> dict:
-    """Mean PSNR to the ground-truth `high_size` render of v2v(resize(low clip)) and of resize(low clip).
+    """Mean PSNR / SSIM / object colour error to the ground-truth `high_size` render of
+    v2v(resize(low clip)) and of resize(low clip).
 
+    Settings left as None take the model's recommendations (a conditioned refiner's
+    second_stage.json) or, for an unconditioned second stage, ``UNCONDITIONED_SETTINGS``.
     Clips are drawn by ``sample_spec`` (all colour/shape pairs) from ``numpy.random.default_rng(seed)``."""
     stage = load_second_stage({"pretrained": str(model_folder), "device": device})
+    conditioned = takes_condition(stage.model.unet)
+    defaults = {**UNCONDITIONED_SETTINGS, **(read_refiner_info(model_folder).get("recommended", {}) if conditioned else {})}
+    given = {"strength": strength, "steps": steps, "guidance_scale": guidance_scale}
+    chosen = {k: (defaults[k] if v is None else v) for k, v in given.items()}
     rng = np.random.default_rng(seed)
     clips = []
     for index in range(num_clips):
         spec = sample_spec(rng, num_frames, held_out="any")
         low, _ = render(spec, low_size, num_frames)
-        truth, _ = render(spec, high_size, num_frames)
+        truth, object_mask = render(spec, high_size, num_frames)
         resized = resize_frames(low, high_size, high_size)
-        settings = V2VSettings(caption(spec), strength, steps, guidance_scale, seed=seed + index)
+        settings = V2VSettings(caption(spec), chosen["strength"], int(chosen["steps"]), chosen["guidance_scale"],
+                               seed=seed + index)
         refined = video_to_video(stage, resized, settings)
-        clips.append({"caption": caption(spec), "psnr_resize": clip_psnr(resized, truth), "psnr_v2v": clip_psnr(refined, truth)})
+        clips.append({
+            "caption": caption(spec),
+            "psnr_resize": clip_psnr(resized, truth), "psnr_v2v": clip_psnr(refined, truth),
+            "ssim_resize": clip_ssim(resized, truth), "ssim_v2v": clip_ssim(refined, truth),
+            "colour_error_resize": object_colour_error(resized, truth, object_mask),
+            "colour_error_v2v": object_colour_error(refined, truth, object_mask),
+        })
+    means = {f"mean_{key}": float(np.mean([c[key] for c in clips])) for key in clips[0] if key != "caption"}
     return {
         "model": str(model_folder),
+        "conditioned": conditioned,
         "settings": {"num_clips": num_clips, "low_size": low_size, "high_size": high_size, "num_frames": num_frames,
-                     "strength": strength, "steps": steps, "guidance_scale": guidance_scale, "seed": seed},
-        "mean_psnr_resize": float(np.mean([c["psnr_resize"] for c in clips])),
-        "mean_psnr_v2v": float(np.mean([c["psnr_v2v"] for c in clips])),
+                     **chosen, "seed": seed},
+        **means,
         "clips": clips,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m dreammotion.upsample.evaluate [MODEL] [--num-clips N]``: print the comparison as JSON."""
+    """``python -m dreammotion.upsample.evaluate [MODEL] [--num-clips N] [--out JSON]``: the comparison as JSON."""
     import argparse
     import json
+    import sys
+
+    from dreammotion.utils.atomic import write_json
 
     parser = argparse.ArgumentParser(prog="python -m dreammotion.upsample.evaluate", description=main.__doc__)
     parser.add_argument("model", nargs="?", default=SECOND_STAGE_MODEL)
     parser.add_argument("--num-clips", type=int, default=8)
-    parser.add_argument("--strength", type=float, default=0.4)
-    parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--guidance-scale", type=float, default=7.5)
+    parser.add_argument("--strength", type=float, default=None, help="default: the model's recommendation")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--guidance-scale", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     result = evaluate_second_stage(args.model, num_clips=args.num_clips, strength=args.strength, steps=args.steps,
-                                   guidance_scale=args.guidance_scale, device=args.device)
-    print(json.dumps(result, indent=2))
+                                   guidance_scale=args.guidance_scale, seed=args.seed, device=args.device)
+    result["command"] = "python -m dreammotion.upsample.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(json.dumps({k: v for k, v in result.items() if k != "clips"}, indent=2))
+    if args.out:
+        write_json(Path(args.out), result)
     return 0
 
 

@@ -6,6 +6,11 @@ The edited clip, already resized to the target size, is encoded by the second mo
 ``T2VModel``: ``cerspense/zeroscope_v2_XL`` by hub id, or a local folder such as the embedded second stage
 ``data/models/dreammotion-shapes-t2v-64``.
 
+A conditioned second stage (``dreammotion.upsample.refiner.takes_condition``: its UNet reads the
+resized clip's latents beside its noisy input, as cascaded models' super-resolution stages do) also
+gets the resized clip as its condition at every step; from strength 1 it then denoises from pure
+noise with the low-resolution content given, not guessed.
+
 Memory options: ``vae_chunk`` frames per VAE call, and ``cpu_offload``: the text encoder and VAE stay on the
 CPU and the UNet visits the accelerator only while it denoises.
 """
@@ -24,6 +29,7 @@ from dreammotion.errors import InputError
 from dreammotion.io.frames import to_tensor, to_uint8
 from dreammotion.models.loading import T2VModel, move_module
 from dreammotion.models.registry import BackendConfig, load_model
+from dreammotion.upsample.refiner import residual_scale, takes_condition
 
 
 @dataclass
@@ -65,6 +71,7 @@ class SecondStage:
             "compute_dtype": str(self.compute_dtype).removeprefix("torch."),
             "cpu_offload": self.cpu_offload,
             "spatial_multiple": spatial_multiple(self.model),
+            "conditioned": takes_condition(self.model.unet),
         }
 
 
@@ -144,11 +151,18 @@ def video_to_video(stage: SecondStage | T2VModel, frames: np.ndarray, settings: 
     model = stage.model
     check_frame_size(model, frames.shape[1], frames.shape[2])
     latents = model.encode_frames(to_tensor(frames), chunk=settings.vae_chunk)
+    condition = latents if takes_condition(model.unet) else None
+    scale = residual_scale(model.source, model.unet)
+    # A residual refiner generates (clip - condition) * scale: it starts from "no change".
+    start = torch.zeros_like(latents) if scale else latents
     prompt_embedding, null_embedding = encode_prompts(model, settings.prompt)
     with unet_on(model, stage.compute_device, stage.compute_dtype):
         latents = denoise_from(
-            model, latents, prompt_embedding, null_embedding,
+            model, start, prompt_embedding, null_embedding,
             strength=settings.strength, steps=settings.steps,
             guidance_scale=settings.guidance_scale, seed=settings.seed, progress=progress,
+            condition=condition,
         )
+    if scale:
+        latents = condition.cpu().float() + latents / scale
     return to_uint8(model.decode_latents(latents, chunk=settings.vae_chunk))

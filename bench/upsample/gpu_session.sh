@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# One device call: train the conditioned 64x64 second stage, compare it with Lanczos, hand back the weights.
+#   bash bench/upsample/gpu_session.sh ARGS     ARGS go to dreammotion.upsample.train_refiner (e.g. --minutes 7)
+# Runs on the lent GPU machine; carry .whl (diffusers comes as a wheel). Writes under $OUT:
+#   refiner.tar.part*   the model folder (unpack: cat refiner.tar.part* | tar x)
+#   train.log, evaluate.json (16 clips: PSNR / SSIM / object colour error of v2v and of resize), gpu.txt
+set -uo pipefail
+PYTHON=${PYTHON:-python3}
+SITE=${SITE:-/tmp/site}
+"$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl || exit 1
+export PYTHONPATH=$SITE:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+OUT=${OUT:?}
+model=${REFINER_WORK:-/tmp/refiner}/dreammotion-shapes-refiner-64
+mkdir -p "$OUT"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv | tee "$OUT/gpu.txt"
+"$PYTHON" -m dreammotion.upsample.train_refiner --out "$model" --archive "$OUT/refiner" "$@" 2>&1 | tee "$OUT/train.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
+"$PYTHON" -m dreammotion.upsample.evaluate "$model" --num-clips "${REFINER_EVAL_N:-16}" --device "${REFINER_DEVICE:-auto}" \
+  --out "$OUT/evaluate.json" 2>&1 | tail -30 | tee "$OUT/evaluate.log"
+ls -la "$OUT"
