@@ -15,3 +15,11 @@ test: setup
 # The fast tests only: no end-to-end workflow runs, no SLURM (no root needed).
 test-quick: setup
 	HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q -m "not slow and not slurm"
+
+# The paper-form benchmark (docs/quality.md): the 24 x 2 synthetic suite, every variant, Tables 1 and 3.
+.PHONY: benchmark benchmark-suite
+benchmark-suite: setup
+	.venv/bin/python -m dreammotion.synthetic.suite --n 24 --seeds 0 1 --kinds colour texture background shape --out results/benchmark-suite
+
+benchmark: benchmark-suite
+	HF_HUB_OFFLINE=1 .venv/bin/snakemake --cores all --workflow-profile profiles/default --configfile config/benchmark.yaml tables

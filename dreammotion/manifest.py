@@ -47,6 +47,9 @@ class ManifestRow:
     mask_units: str = "frames"  # "source": the box/points are pixels of the source video (converted at start-up)
     video_path: str = ""  # the video as the workflow's inputs name it (see workflow_path)
     ground_truth_path: str | None = None
+    ground_truth_masks_path: str | None = None  # the ground truth's object masks, as the workflow names them
+    edit_kind: str | None = None  # label: colour, texture, background, shape (synthetic suite)
+    suite: str | None = None  # label of the suite the row belongs to (e.g. seed0)
     file: str = ""  # the manifest, for messages
 
     @property
@@ -190,6 +193,14 @@ def load_manifest(
             ground_truth = (base / record["ground_truth"]).resolve()
             if not ground_truth.exists():
                 raise InputError(f"{where}, field 'ground_truth': {ground_truth} does not exist")
+        ground_truth_masks_path = None
+        if "ground_truth_masks" in record:
+            if ground_truth is None:
+                raise InputError(f"{where}, field 'ground_truth_masks': given without a ground_truth (the masks are its object's)")
+            gt_masks = (base / record["ground_truth_masks"]).resolve()
+            if not gt_masks.is_dir():
+                raise InputError(f"{where}, field 'ground_truth_masks': {gt_masks} is not a folder of PNG masks")
+            ground_truth_masks_path = workflow_path(record["ground_truth_masks"], base, workdir)
 
         mask = record.get("mask", default_mask)
         # Keys hash the paths as written (relative to the manifest), so that outputs keep their
@@ -216,6 +227,9 @@ def load_manifest(
                 mask_units=units,
                 video_path=workflow_path(record["video"], base, workdir),
                 ground_truth_path=workflow_path(record["ground_truth"], base, workdir) if ground_truth else None,
+                ground_truth_masks_path=ground_truth_masks_path,
+                edit_kind=record.get("edit_kind"),
+                suite=record.get("suite"),
                 file=str(path),
             )
         )

@@ -153,6 +153,13 @@ def check_config(config: dict, schema_path: str | Path, sources: ConfigSources) 
         if isinstance(variants, dict) and name not in variants:
             problems.append(f"{sources.where('run_variants')}: names {name!r}, which is not in variants "
                             f"({', '.join(variants)})")
+    tables = config.get("tables", {})
+    for key in ("table1", "table3"):
+        names = tables.get(key, []) if isinstance(tables, dict) else []
+        for name in names if isinstance(names, list) else []:
+            if isinstance(variants, dict) and name not in variants:
+                problems.append(f"{sources.where(['tables', key])}: names {name!r}, which is not in variants "
+                                f"({', '.join(variants)})")
     _raise(problems)
 
 
@@ -436,6 +443,29 @@ class CheckedRun:
     model: ModelFiles
     upsample_model: ModelFiles | None
     notes: list[str]  # checks skipped and warnings, for the workflow to print
+    metrics_clip: str | None = None  # the metrics' CLIP model as the jobs load it (a folder as found, or the hub id)
+
+
+def locate_clip(pretrained: str | None, *, where: str, search_dirs: Iterable[str | Path]) -> str | None:
+    """The CLIP model of the metrics as the jobs load it: a relative folder found in `search_dirs` in turn
+    (the working directory, then the workflow's folder, where the domain CLIP ships), a hub id as written.
+
+    A folder that exists nowhere stops the run at start-up (InputError starting with `where`): a
+    configured model is never replaced by another, and a metrics job would only report it missing."""
+    from dreammotion.model_files import looks_like_path
+
+    if not pretrained:
+        return None
+    path = Path(pretrained).expanduser()
+    search_dirs = [Path(d) for d in search_dirs]
+    candidates = [path] if path.is_absolute() else [d / path for d in search_dirs]
+    found = next((c for c in candidates if c.is_dir()), None)
+    if found is None:
+        if looks_like_path(pretrained):
+            looked = "" if path.is_absolute() else f" (looked in {', '.join(str(d.resolve()) for d in search_dirs)})"
+            raise InputError(f"{where}: CLIP folder {pretrained} does not exist{looked}")
+        return pretrained  # a hub id: loaded from the cache by the job, or reported missing with the reason
+    return pretrained if found == candidates[0] and not path.is_absolute() else str(found.resolve())
 
 
 def check_run(
@@ -478,8 +508,10 @@ def check_run(
         notes += [f"warning: {w}" for w in warnings]
     rows, mask_problems = check_masks(rows, config["frames"], size_of=size_of)
     problems += mask_problems
+    metrics_clip = locate_clip(config["metrics"]["clip"]["pretrained"], where=sources.where("metrics.clip.pretrained"),
+                               search_dirs=[workdir, workflow_dir])
     _raise(problems)
-    return CheckedRun(rows, model, upsample_model, notes)
+    return CheckedRun(rows, model, upsample_model, notes, metrics_clip)
 
 
 def print_notes(notes: Iterable[str], stream=None) -> None:

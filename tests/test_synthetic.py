@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -151,3 +152,32 @@ def test_colour_edits_always_stand_out_on_their_background(seed):
     rng = np.random.default_rng(seed)
     for _ in range(200):
         random_edit(rng, sample_spec(rng), "colour")  # raises ValueError if incompatible
+
+
+def test_benchmark_suite_labels_kinds_and_seeds_and_writes_the_true_object(tmp_path):
+    from dreammotion.synthetic.suite import edits_background
+
+    rows = build_suite(tmp_path, n=4, seed=[3, 4], kinds=("colour", "texture", "background", "shape"))
+    assert [r["id"] for r in rows[:4]] == ["s3-000_colour", "s3-001_texture", "s3-002_background", "s3-003_shape"]
+    assert {r["suite"] for r in rows} == {"seed3", "seed4"} and [r["edit_kind"] for r in rows[4:]] == [r["edit_kind"] for r in rows[:4]]
+    for row in rows:
+        info = json.loads((tmp_path / row["id"] / "edit.json").read_text())
+        source, target = info["source"], info["target"]
+        changed = {k for k in source if source[k] != target[k]}
+        expected = {"colour": {"colour"}, "texture": {"texture"}, "shape": {"shape"}}.get(row["edit_kind"])
+        if expected is not None:
+            assert changed == expected, (row["id"], changed)
+        else:
+            assert changed and changed <= {"background", "texture"}
+        truth = read_frames(tmp_path / row["ground_truth"])
+        gt_object = read_masks(tmp_path / row["ground_truth_masks"]) > 0.5
+        mask = read_masks(tmp_path / row["mask"].removeprefix("file:")) > 0.5
+        assert gt_object.shape == truth.shape[:3] and gt_object.any()
+        # the true object is the edit region of an object edit, and outside it for a background edit
+        overlap = (gt_object & mask).sum() / gt_object.sum()
+        assert overlap == 0 if edits_background(row["edit_kind"]) else overlap > 0.5
+    # the one-seed suite of a seed is the same edits (its ids without the prefix)
+    single = build_suite(tmp_path / "single", n=4, seed=3, kinds=("colour", "texture", "background", "shape"))
+    assert [r["target_prompt"] for r in single] == [r["target_prompt"] for r in rows[:4]]
+    with pytest.raises(ValueError, match="edit kinds"):
+        build_suite(tmp_path / "bad", n=1, seed=0, kinds=("size",))

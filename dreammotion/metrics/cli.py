@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-prompt", required=True, help="the prompt the edit was made for (CLIP text alignment)")
     parser.add_argument("--source-prompt", default=None, help="the source prompt (copied into the record; default: edit.json)")
     parser.add_argument("--ground-truth", default=None, help="folder of the ground-truth edit's frames (synthetic rows)")
-    parser.add_argument("--gt-masks", default=None, help="folder of the ground-truth edited object's masks")
+    parser.add_argument("--gt-masks", default=None, help="folder of the ground-truth edited object's masks (centroid error, motion against the true trajectories)")
+    parser.add_argument("--edit-kind", default=None, help="label of the row's kind of edit (manifest edit_kind), kept in the record for the tables")
+    parser.add_argument("--suite", default=None, help="label of the row's suite (manifest suite), kept in the record for the tables")
     parser.add_argument("--edit-json", required=True, help="the edit's edit.json (runtime_s, peak_memory_mib, settings, final_losses)")
     parser.add_argument("--config", default=None, help="metrics settings: a JSON file or inline JSON (see dreammotion.metrics.config)")
     parser.add_argument("--id", default=None, help="manifest row id (default: edit.json 'id', else the --out file name)")
@@ -51,9 +53,10 @@ def run(args: argparse.Namespace) -> int:
     edit_info = read_edit_json(args.edit_json)
     edit_id = args.id or edit_info.get("id") or out.stem
     variant = args.variant or edit_info.get("variant") or out.parent.name
+    labels = {"edit_kind": args.edit_kind, "suite": args.suite}
     if edit_info.get("status") == "failed":
         error = edit_info.get("error") or f"{args.edit_json} says the edit failed but gives no error"
-        write_json(out, build_failed_record(edit_id=edit_id, variant=variant, error=str(error), edit_info=edit_info))
+        write_json(out, build_failed_record(edit_id=edit_id, variant=variant, error=str(error), edit_info=edit_info, labels=labels))
         print(f"dreammotion metrics: edit {variant}/{edit_id} failed ({error}); wrote the failed record {out}")
         return 0
 
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         source_prompt=args.source_prompt or edit_info.get("source_prompt"),
         target_prompt=args.target_prompt,
         config=config,
+        labels=labels,
         inputs={
             "input_frames": args.input_frames,
             "edit_frames": args.edit_frames,

@@ -3,6 +3,10 @@
 The model comes from a hub id (e.g. ``openai/clip-vit-base-patch32``, read from the local hub cache
 when offline) or a local folder holding a saved CLIPModel with its tokenizer and image processor.
 Both metrics are plain cosines in [-1, 1] (not the x100 "CLIPScore" scaling).
+
+Every result names the model it was computed with (``clip_model``: a folder's name, e.g.
+``dreammotion-shapes-clip``, or the hub id, e.g. ``openai/clip-vit-base-patch32``): the cosines of
+different CLIP models are on different scales, and a domain model must never pass for OpenAI CLIP.
 """
 
 from __future__ import annotations
@@ -26,6 +30,20 @@ class ClipScorer:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def name(self) -> str:
+        """What the tables call the model (``clip_model``): see ``clip_model_name``."""
+        return clip_model_name(self.source)
+
+
+def clip_model_name(pretrained: str) -> str:
+    """The name a CLIP model is reported under: a local folder's own name (``.../dreammotion-shapes-clip``
+    -> ``dreammotion-shapes-clip``), a hub id as written (``openai/clip-vit-base-patch32``)."""
+    folder = Path(pretrained).expanduser()
+    if folder.is_dir() or _looks_like_path(pretrained):
+        return folder.resolve().name if folder.exists() else folder.name
+    return pretrained
 
 
 def _looks_like_path(pretrained: str) -> bool:
@@ -87,7 +105,8 @@ def clip_text_alignment(scorer: ClipScorer, frames: np.ndarray, prompt: str) -> 
     images = image_embeddings(scorer, frames)
     text, truncated = text_embedding(scorer, prompt)
     per_frame = (images @ text).tolist()
-    return ok(float(np.mean(per_frame)), per_frame=per_frame, model=scorer.source, prompt_truncated=truncated)
+    return ok(float(np.mean(per_frame)), per_frame=per_frame, clip_model=scorer.name, model=scorer.source,
+              prompt_truncated=truncated)
 
 
 def clip_frame_consistency(scorer: ClipScorer, frames: np.ndarray) -> dict:
@@ -95,13 +114,18 @@ def clip_frame_consistency(scorer: ClipScorer, frames: np.ndarray) -> dict:
         raise MetricUnavailable("CLIP frame consistency needs at least 2 frames")
     images = image_embeddings(scorer, frames)
     per_pair = (images[:-1] * images[1:]).sum(dim=-1).tolist()
-    return ok(float(np.mean(per_pair)), per_pair=per_pair, model=scorer.source)
+    return ok(float(np.mean(per_pair)), per_pair=per_pair, clip_model=scorer.name, model=scorer.source)
 
 
-def compute_clip_metrics(edit_frames: np.ndarray, target_prompt: str, pretrained: str | None, device: str = "cpu") -> dict:
-    """Both CLIP metrics of the edit; if the model is missing, both are reported missing with the reason."""
+def compute_clip_metrics(
+    edit_frames: np.ndarray, target_prompt: str, pretrained: str | None, device: str = "cpu",
+    scorer: ClipScorer | None = None,
+) -> dict:
+    """Both CLIP metrics of the edit; if the model is missing, both are reported missing with the reason.
+
+    `scorer`: an already loaded model (the metrics stage loads it once for every metric that uses it)."""
     try:
-        scorer = load_clip(pretrained, device)
+        scorer = scorer if scorer is not None else load_clip(pretrained, device)
     except Exception as err:  # missing model -> missing; a broken one -> failed; both with the reason
         result = from_exception(err)
         return {"clip_text_alignment": result, "clip_frame_consistency": dict(result)}

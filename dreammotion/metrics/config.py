@@ -2,15 +2,24 @@
 
     {
       "device": "cpu",
-      "clip": {"pretrained": "openai/clip-vit-base-patch32"},          # hub id or local folder; null: skip (missing)
+      "clip": {"pretrained": "data/models/dreammotion-shapes-clip"},   # hub id or local folder; null: skip (missing)
+      "perceptual": "auto",                                             # auto | lpips | clip-features
       "lpips": {"net": "alex", "backbone_weights": null, "outside_mask": true},
-      "motion": {"tracker": "cotracker", "use_mask": true, "min_displacement_px": 0.1,
+      "motion": {"tracker": "auto", "use_mask": true, "min_displacement_px": 0.1,
                  "max_points": 400, "window_px": 15, "pyramid_levels": 3, "forward_backward_px": 1.0},
       "cotracker": {"checkpoint": null, "grid_size": 55},
       "groundtruth": {"object_colour": null}                             # [r, g, b] or null (from the ground truth)
     }
 
 Every key is optional (the defaults are shown); unknown keys are errors, so a typo is not ignored.
+
+``perceptual`` picks the perceptual frame distance: ``lpips`` (the LPIPS package with torchvision's
+backbone from ``lpips.backbone_weights`` or the torch hub cache; missing with the reason if neither
+has it), ``clip-features`` (``clip_feature_distance``, the LPIPS substitute on the CLIP model's image
+tower, ``dreammotion.metrics.clip_features``), or ``auto``: LPIPS when ``lpips.backbone_weights`` is
+configured, else the substitute. ``motion.tracker: auto`` is CoTracker when ``cotracker.checkpoint`` is
+configured, else the Lucas-Kanade substitute. A configured model that cannot be loaded is reported
+missing (or failed) with the reason; nothing else is computed in its place.
 """
 
 from __future__ import annotations
@@ -20,7 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dreammotion.errors import InputError
-from dreammotion.metrics.motion import COTRACKER, LUCAS_KANADE, MotionSettings
+from dreammotion.metrics.motion import TRACKERS, MotionSettings
+
+PERCEPTUAL_AUTO, PERCEPTUAL_LPIPS, PERCEPTUAL_CLIP = "auto", "lpips", "clip-features"
+PERCEPTUAL_CHOICES = (PERCEPTUAL_AUTO, PERCEPTUAL_LPIPS, PERCEPTUAL_CLIP)
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
 
@@ -34,6 +46,7 @@ CONFIG_SCHEMA = {
             "additionalProperties": False,
             "properties": {"pretrained": _NULLABLE_STRING},
         },
+        "perceptual": {"enum": list(PERCEPTUAL_CHOICES)},
         "lpips": {
             "type": "object",
             "additionalProperties": False,
@@ -47,7 +60,7 @@ CONFIG_SCHEMA = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "tracker": {"enum": [COTRACKER, LUCAS_KANADE]},
+                "tracker": {"enum": list(TRACKERS)},
                 "use_mask": {"type": "boolean"},
                 "min_displacement_px": {"type": "number", "minimum": 0},
                 "max_points": {"type": "integer", "minimum": 1},
@@ -80,12 +93,21 @@ CONFIG_SCHEMA = {
 @dataclass
 class MetricsConfig:
     device: str = "cpu"
-    clip_pretrained: str | None = "openai/clip-vit-base-patch32"
+    # The domain CLIP of the embedded model's world (relative: the working directory's; the workflow
+    # finds it in its own folder too). For real videos: e.g. openai/clip-vit-base-patch32.
+    clip_pretrained: str | None = "data/models/dreammotion-shapes-clip"
+    perceptual: str = PERCEPTUAL_AUTO
     lpips_net: str = "alex"
     lpips_backbone_weights: str | None = None
     lpips_outside_mask: bool = True
     motion: MotionSettings = field(default_factory=MotionSettings)
     object_colour: list[float] | None = None
+
+    def uses_lpips(self) -> bool:
+        """Whether the perceptual distance is LPIPS (else the CLIP-feature substitute): see the module docstring."""
+        if self.perceptual == PERCEPTUAL_AUTO:
+            return self.lpips_backbone_weights is not None
+        return self.perceptual == PERCEPTUAL_LPIPS
 
     def to_dict(self) -> dict:
         """The settings as used, written into each metrics JSON."""
@@ -93,6 +115,7 @@ class MetricsConfig:
         return {
             "device": self.device,
             "clip": {"pretrained": self.clip_pretrained},
+            "perceptual": self.perceptual,
             "lpips": {"net": self.lpips_net, "backbone_weights": self.lpips_backbone_weights, "outside_mask": self.lpips_outside_mask},
             "motion": {
                 "tracker": m.tracker,
@@ -122,6 +145,7 @@ def config_from_dict(data: dict, source: str = "<config>") -> MetricsConfig:
     return MetricsConfig(
         device=data.get("device", "cpu"),
         clip_pretrained=clip.get("pretrained", MetricsConfig.clip_pretrained),
+        perceptual=data.get("perceptual", PERCEPTUAL_AUTO),
         lpips_net=lpips.get("net", "alex"),
         lpips_backbone_weights=lpips.get("backbone_weights"),
         lpips_outside_mask=lpips.get("outside_mask", True),

@@ -4,7 +4,17 @@ region, and the per-frame centroid error of the edited object.
 Regions. The edit region is where the source object is (source mask) or where the true edited
 object is (ground-truth mask): ``inside = source_mask > 0.5 OR gt_mask > 0.5``; ``outside`` is the
 rest, the background that a good edit leaves untouched. Without a ground-truth mask the source mask
-alone defines the region.
+alone defines the region. A ground-truth object that lies outside the edit mask (a background
+edit: the mask is everything but the object, which the edit keeps) is not part of the edit region:
+it is added only when at least half of its pixels are inside the source mask.
+
+Flicker (temporal consistency against the truth). With the frame differences
+``D_x(t) = x(t+1) - x(t)`` (RGB, grey levels), ``gt_flicker = sqrt(mean((D_edit - D_gt)^2))`` pooled
+over every frame pair, pixel and channel of the region (inside: pixels inside the region in frame t
+or t+1; outside: the rest). A perfect edit scores 0; an edit whose error is the same in every frame
+(a constant colour offset) also scores 0: the metric measures temporal error only, what a viewer
+sees as flicker or a wrong motion. ``edit_energy`` and ``gt_energy`` (RMS of ``D_edit`` and
+``D_gt`` over the region) are written beside it.
 
 Per-clip values are means over frames of the per-frame values (frames where the region is empty
 are skipped and counted). PSNR is 10 log10(255^2 / MSE) over
@@ -73,10 +83,18 @@ def ssim_per_frame(frames_a: np.ndarray, frames_b: np.ndarray, region: np.ndarra
     return values
 
 
+GT_OBJECT_IN_REGION = 0.5  # share of the ground-truth object inside the source mask to count it as edited
+
+
 def edit_region(source_masks: np.ndarray, gt_masks: np.ndarray | None) -> np.ndarray:
+    """Bool (F, H, W): the source mask, joined by the ground-truth object when that object is mostly
+    inside the source mask (an object edit), not when it is outside (a background edit keeps it)."""
     inside = source_masks > 0.5
     if gt_masks is not None:
-        inside = inside | (gt_masks > 0.5)
+        gt_object = gt_masks > 0.5
+        object_pixels = int(gt_object.sum())
+        if object_pixels and (gt_object & inside).sum() >= GT_OBJECT_IN_REGION * object_pixels:
+            inside = inside | gt_object
     return inside
 
 
@@ -86,6 +104,36 @@ def _clip_value(per_frame: list[float | None], **details) -> dict:
     if not defined:
         raise MetricUnavailable("the region is empty in every frame, so the metric is undefined")
     return ok(float(np.mean(defined)), per_frame=per_frame, frames_with_empty_region=len(per_frame) - len(defined), **details)
+
+
+# -- flicker --------------------------------------------------------------------------------------
+
+
+def pair_regions(inside: np.ndarray) -> dict[str, np.ndarray]:
+    """Bool (F-1, H, W) regions of the frame pairs: "inside" where a pixel is inside in frame t or t+1,
+    "outside" the rest (outside in both frames), "" every pixel."""
+    touched = inside[:-1] | inside[1:]
+    return {"": np.ones_like(touched), "_inside_mask": touched, "_outside_mask": ~touched}
+
+
+def flicker(edit_frames: np.ndarray, gt_frames: np.ndarray, pairs: np.ndarray) -> dict:
+    """RMS of (edit frame differences - ground-truth frame differences) over `pairs` (F-1, H, W) bool (see
+    ``pair_regions``); raises MetricUnavailable if the clip has one frame or the region no pixel."""
+    if len(edit_frames) < 2:
+        raise MetricUnavailable("flicker needs at least 2 frames")
+    if not pairs.any():
+        raise MetricUnavailable("the region is empty in every frame pair, so the flicker is undefined")
+    d_edit = np.diff(edit_frames.astype(np.float64), axis=0)  # (F-1, H, W, 3)
+    d_gt = np.diff(gt_frames.astype(np.float64), axis=0)
+    residual = d_edit - d_gt
+    per_pair = [float(np.sqrt((residual[t][pairs[t]] ** 2).mean())) if pairs[t].any() else None for t in range(len(pairs))]
+    return ok(
+        float(np.sqrt((residual[pairs] ** 2).mean())),
+        per_pair=per_pair,
+        edit_energy=float(np.sqrt((d_edit[pairs] ** 2).mean())),
+        gt_energy=float(np.sqrt((d_gt[pairs] ** 2).mean())),
+        unit="grey levels (0-255), RMS over frame pairs, pixels and channels",
+    )
 
 
 # -- centroids ------------------------------------------------------------------------------------
@@ -155,7 +203,8 @@ def compute_groundtruth_metrics(
     gt_masks: np.ndarray | None = None,
     object_colour=None,
 ) -> dict:
-    """gt_psnr[_inside_mask|_outside_mask], gt_ssim[...] and centroid_error_px (see the module docstring)."""
+    """gt_psnr[_inside_mask|_outside_mask], gt_ssim[...], gt_flicker[...] and centroid_error_px (see the
+    module docstring)."""
     inside = edit_region(source_masks, gt_masks)
     region_source = "source mask OR ground-truth mask" if gt_masks is not None else "source mask"
     regions = {
@@ -164,6 +213,11 @@ def compute_groundtruth_metrics(
         "_outside_mask": (~inside, {"region": f"outside ({region_source})"}),
     }
     results = {}
+    for suffix, pairs in pair_regions(inside).items():
+        try:
+            results["gt_flicker" + suffix] = {**flicker(edit_frames, gt_frames, pairs), **regions[suffix][1]}
+        except Exception as err:  # recorded as missing/failed with its reason, never dropped
+            results["gt_flicker" + suffix] = from_exception(err)
     for prefix, per_frame_function in (("gt_psnr", psnr_per_frame), ("gt_ssim", ssim_per_frame)):
         for suffix, (region, details) in regions.items():
             try:

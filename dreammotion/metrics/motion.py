@@ -23,6 +23,13 @@ The paper leaves corr undefined for a step where a point does not move (zero dis
 official script divides by zero). We use a stated convention: a step whose displacement is shorter
 than ``min_displacement_px`` has no direction; two such steps agree (similarity 1), one such step
 against a moving one scores 0.
+
+Against the truth (synthetic rows with the ground truth's object masks): the input's tracklets are
+themselves estimates, so ``<name>_vs_truth`` scores the edit's tracklets against the *true*
+trajectories of their own start points instead (a point on the object moves with the true object's
+centroid, the rest of the synthetic scene is still: ``TRUE_TRACKS``), with the same formula; its
+``track_error_px`` is the mean distance between each tracklet and its true trajectory. The edit is
+still tracked by the configured tracker, whose name the metric keeps.
 """
 
 from __future__ import annotations
@@ -36,12 +43,14 @@ from dreammotion.metrics.results import MetricUnavailable, from_exception, ok
 
 COTRACKER = "cotracker"
 LUCAS_KANADE = "lucas-kanade"
+AUTO = "auto"  # CoTracker when its checkpoint is configured, else Lucas-Kanade
+TRACKERS = (AUTO, COTRACKER, LUCAS_KANADE)
 METRIC_NAMES = {COTRACKER: "motion_fidelity_cotracker", LUCAS_KANADE: "motion_fidelity_lucas_kanade"}
 
 
 @dataclass
 class MotionSettings:
-    tracker: str = COTRACKER
+    tracker: str = AUTO
     use_mask: bool = True
     min_displacement_px: float = 0.1
     # Lucas-Kanade substitute
@@ -182,7 +191,8 @@ def track_cotracker(model, frames: np.ndarray, query_region: np.ndarray | None, 
 # -- the metric -----------------------------------------------------------------------------------
 
 
-def _score(track, input_frames, edit_frames, region, settings: MotionSettings, **details) -> dict:
+def _score(track, input_frames, edit_frames, region, settings: MotionSettings, **details) -> tuple[dict, np.ndarray]:
+    """The motion fidelity result of the edit against the input, and the edit's tracklets (N, F, 2)."""
     input_tracks, input_queries = track(input_frames, region)
     edit_tracks, edit_queries = track(edit_frames, region)
     if len(input_tracks) == 0 or len(edit_tracks) == 0:
@@ -191,7 +201,7 @@ def _score(track, input_frames, edit_frames, region, settings: MotionSettings, *
             f"edit: {len(edit_tracks)} of {edit_queries})"
         )
     score = motion_fidelity(input_tracks, edit_tracks, settings.min_displacement_px)
-    return ok(
+    result = ok(
         score["score"],
         edit_to_input=score["edit_to_input"],
         input_to_edit=score["input_to_edit"],
@@ -201,33 +211,137 @@ def _score(track, input_frames, edit_frames, region, settings: MotionSettings, *
         min_displacement_px=settings.min_displacement_px,
         **details,
     )
+    return result, edit_tracks
+
+
+# -- against the true trajectories (synthetic rows) -------------------------------------------------
+
+TRUE_TRACKS = (
+    "a point on the ground truth's object in the first frame (its mask dilated by 1 px, so that corners "
+    "on the object's outline count) moves with the object's centroid; every other point stays still"
+)
+
+
+def _dilated(mask: np.ndarray) -> np.ndarray:
+    """Bool (H, W) mask grown by one pixel in each of the 8 directions."""
+    grown = mask.copy()
+    padded = np.pad(mask, 1)
+    height, width = mask.shape
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            grown |= padded[dy : dy + height, dx : dx + width]
+    return grown
+
+
+def true_tracks(start_points: np.ndarray, gt_object: np.ndarray) -> np.ndarray:
+    """(N, F, 2) true trajectories of `start_points` (N, 2) (x, y at frame 0) in a synthetic clip whose
+    only moving thing is the rigid object of `gt_object` (F, H, W) bool (see ``TRUE_TRACKS``)."""
+    from dreammotion.metrics.groundtruth import centroid
+
+    centres = [centroid(frame) for frame in gt_object]
+    if any(c is None for c in centres):
+        empty = [i for i, c in enumerate(centres) if c is None]
+        raise MetricUnavailable(f"the ground-truth object mask is empty in frame(s) {empty}: no true trajectory")
+    offsets = np.asarray(centres, dtype=np.float64) - np.asarray(centres[0], dtype=np.float64)  # (F, 2)
+    height, width = gt_object.shape[1:]
+    xs = np.clip(np.rint(start_points[:, 0]).astype(int), 0, width - 1)
+    ys = np.clip(np.rint(start_points[:, 1]).astype(int), 0, height - 1)
+    on_object = _dilated(gt_object[0])[ys, xs].astype(np.float64)  # (N,)
+    return start_points[:, None, :].astype(np.float64) + on_object[:, None, None] * offsets[None, :, :]
+
+
+def fidelity_to_truth(edit_tracks: np.ndarray, gt_object: np.ndarray, settings: MotionSettings, **details) -> dict:
+    """Motion fidelity of the edit's tracklets against the true trajectories of their own start points,
+    and the mean distance between each tracklet and its true trajectory (``track_error_px``)."""
+    truth = true_tracks(edit_tracks[:, 0, :], gt_object)
+    score = motion_fidelity(truth, edit_tracks, settings.min_displacement_px)
+    error = float(np.linalg.norm(edit_tracks - truth, axis=-1).mean())
+    return ok(
+        score["score"],
+        edit_to_truth=score["edit_to_input"],
+        truth_to_edit=score["input_to_edit"],
+        track_error_px=error,
+        tracklets=int(len(edit_tracks)),
+        true_trajectories=TRUE_TRACKS,
+        **details,
+    )
+
+
+def _ground_truth_score(track, gt_frames, gt_object, region, settings) -> float | None:
+    """The vs-truth score of the ground-truth clip (None if no tracklet survives in it)."""
+    gt_tracks, _ = track(gt_frames, region)
+    if len(gt_tracks) == 0:
+        return None
+    return float(fidelity_to_truth(gt_tracks, gt_object, settings)["value"])
+
+
+def truth_metric_name(name: str) -> str:
+    """``motion_fidelity_<tracker>`` -> ``motion_fidelity_<tracker>_vs_truth``."""
+    return f"{name}_vs_truth"
+
+
+def _tracked(name, track, input_frames, edit_frames, region, settings, gt_masks, gt_frames=None, **details) -> dict:
+    """The named motion fidelity score and, with ground-truth object masks, its form against the truth
+    (with the same score of the ground-truth clip itself, ``ground_truth_score``: the tracker's own
+    accuracy, the best an edit can get)."""
+    results = {}
+    try:
+        results[name], edit_tracks = _score(track, input_frames, edit_frames, region, settings, **details)
+    except Exception as err:  # recorded as failed with its reason, never dropped
+        results[name] = from_exception(err)
+        edit_tracks = None
+    if gt_masks is not None:
+        truth_name = truth_metric_name(name)
+        if edit_tracks is None:
+            results[truth_name] = from_exception(RuntimeError(f"{name} failed, so the edit has no tracklets: {results[name]['reason']}"))
+        else:
+            try:
+                results[truth_name] = fidelity_to_truth(edit_tracks, gt_masks > 0.5, settings, tracker=details.get("tracker"))
+                if gt_frames is not None:
+                    results[truth_name]["ground_truth_score"] = _ground_truth_score(track, gt_frames, gt_masks > 0.5, region, settings)
+            except Exception as err:
+                results[truth_name] = from_exception(err)
+    return results
+
+
+def resolved_tracker(settings: MotionSettings) -> str:
+    """``auto`` is CoTracker when its checkpoint is configured, else the Lucas-Kanade substitute."""
+    if settings.tracker == AUTO:
+        return COTRACKER if settings.cotracker_checkpoint else LUCAS_KANADE
+    return settings.tracker
 
 
 def compute_motion_metrics(
-    input_frames: np.ndarray, edit_frames: np.ndarray, masks: np.ndarray, settings: MotionSettings, device: str = "cpu"
+    input_frames: np.ndarray, edit_frames: np.ndarray, masks: np.ndarray, settings: MotionSettings, device: str = "cpu",
+    gt_masks: np.ndarray | None = None, gt_frames: np.ndarray | None = None,
 ) -> dict:
-    """The motion fidelity score under the name of the tracker that produced it.
+    """The motion fidelity score under the name of the tracker that produced it, and with ground-truth
+    object masks (`gt_masks`, (F, H, W)) also ``<name>_vs_truth`` against the true trajectories.
 
-    With ``tracker="cotracker"`` and CoTracker unavailable, ``motion_fidelity_cotracker`` is reported
+    ``tracker="auto"``: CoTracker with a configured checkpoint (a checkpoint that fails to load is
+    reported missing/failed, nothing else is computed in its place), else the Lucas-Kanade substitute.
+    ``tracker="cotracker"`` and CoTracker unavailable: ``motion_fidelity_cotracker`` is reported
     missing (with the reason) and ``motion_fidelity_lucas_kanade`` is computed as the named substitute.
     """
-    if settings.tracker not in METRIC_NAMES:
-        raise ValueError(f"motion tracker must be one of {sorted(METRIC_NAMES)}, got {settings.tracker!r}")
+    if settings.tracker not in TRACKERS:
+        raise ValueError(f"motion tracker must be one of {sorted(TRACKERS)}, got {settings.tracker!r}")
+    tracker = resolved_tracker(settings)
     region = mask_box(masks[0]) if settings.use_mask else None
     results = {}
     substitute_for = None
-    if settings.tracker == COTRACKER:
+    if tracker == COTRACKER:
         name = METRIC_NAMES[COTRACKER]
         try:
             model = load_cotracker(settings.cotracker_checkpoint, device)
             track = lambda frames, reg: track_cotracker(model, frames, reg, settings.cotracker_grid_size)  # noqa: E731
-            results[name] = _score(
-                track, input_frames, edit_frames, region, settings,
+            return _tracked(
+                name, track, input_frames, edit_frames, region, settings, gt_masks, gt_frames,
                 tracker="CoTracker", checkpoint=settings.cotracker_checkpoint, grid_size=settings.cotracker_grid_size,
             )
-            return results
         except MetricUnavailable as err:
             results[name] = from_exception(err)
+            if settings.tracker == AUTO:  # a configured checkpoint that cannot be used: said so, no stand-in
+                return results
             substitute_for = name
         except Exception as err:  # recorded as failed with its reason, never dropped
             results[name] = from_exception(err)
@@ -241,7 +355,7 @@ def compute_motion_metrics(
     if substitute_for:
         details["substitute_for"] = substitute_for
     try:
-        results[name] = _score(track, input_frames, edit_frames, region, settings, **details)
+        results.update(_tracked(name, track, input_frames, edit_frames, region, settings, gt_masks, gt_frames, **details))
     except Exception as err:
         results[name] = from_exception(err)
     return results

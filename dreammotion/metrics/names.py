@@ -23,6 +23,15 @@ METRICS: dict[str, MetricInfo] = {
     "clip_frame_consistency": MetricInfo(
         "CLIP frame", True, "mean cosine between CLIP image embeddings of consecutive frames"
     ),
+    "clip_feature_distance": MetricInfo(
+        "CLIP-feat dist",
+        False,
+        "framewise perceptual distance input vs edit in the LPIPS form without learned weights on the CLIP image "
+        "tower's patch tokens (a substitute for LPIPS, not LPIPS; its clip_model is recorded beside it)",
+    ),
+    "clip_feature_distance_outside_mask": MetricInfo(
+        "CLIP-feat dist out", False, "clip_feature_distance with the patch map averaged outside the mask (LPIPS substitute)"
+    ),
     "lpips_alex": MetricInfo("LPIPS (alex)", False, "framewise LPIPS(input, edit), AlexNet backbone, mean over frames"),
     "lpips_alex_outside_mask": MetricInfo(
         "LPIPS out (alex)", False, "framewise spatial LPIPS map averaged over pixels outside the mask, AlexNet"
@@ -40,12 +49,26 @@ METRICS: dict[str, MetricInfo] = {
         "motion fidelity score (Yatim et al. 2024) on OpenCV pyramidal Lucas-Kanade tracklets "
         "(a substitute for CoTracker, not CoTracker)",
     ),
+    "motion_fidelity_cotracker_vs_truth": MetricInfo(
+        "MFS true (CoTracker)", True, "motion fidelity score of the edit's CoTracker tracklets against the true trajectories"
+    ),
+    "motion_fidelity_lucas_kanade_vs_truth": MetricInfo(
+        "MFS true (LK)",
+        True,
+        "motion fidelity score of the edit's Lucas-Kanade tracklets against the true trajectories of their start "
+        "points (synthetic ground truth; the tracker is a substitute for CoTracker)",
+    ),
     "gt_psnr": MetricInfo("PSNR", True, "PSNR (dB) of the edit to the ground-truth edit, whole frame"),
     "gt_psnr_inside_mask": MetricInfo("PSNR in", True, "PSNR (dB) to the ground truth inside the edit region"),
     "gt_psnr_outside_mask": MetricInfo("PSNR out", True, "PSNR (dB) to the ground truth outside the edit region"),
     "gt_ssim": MetricInfo("SSIM", True, "SSIM to the ground-truth edit, whole frame"),
     "gt_ssim_inside_mask": MetricInfo("SSIM in", True, "SSIM map averaged inside the edit region"),
     "gt_ssim_outside_mask": MetricInfo("SSIM out", True, "SSIM map averaged outside the edit region"),
+    "gt_flicker": MetricInfo(
+        "flicker", False, "RMS (grey levels) of the edit's frame differences minus the ground truth's, whole frame"
+    ),
+    "gt_flicker_inside_mask": MetricInfo("flicker in", False, "gt_flicker inside the edit region"),
+    "gt_flicker_outside_mask": MetricInfo("flicker out", False, "gt_flicker outside the edit region"),
     "centroid_error_px": MetricInfo(
         "centroid err (px)", False, "per-frame distance between ground-truth and estimated edited-object centroids"
     ),

@@ -5,6 +5,7 @@ A record of an edit that ran::
     {"schema": "dreammotion.metrics/1", "id": "dog_to_cat", "variant": "full", "status": "ok", "error": null,
      "source_prompt": "...", "target_prompt": "...", "settings": {...}, "runtime_s": 812.4,
      "peak_memory_mib": 20311.0, "final_losses": {"vdds": 0.12, ...},
+     "labels": {"edit_kind": "colour", "suite": "seed0"}, "models": {"clip_model": "dreammotion-shapes-clip", ...},
      "metrics": {"clip_text_alignment": {"value": 0.31, "status": "ok", "reason": null, ...details},
                  "lpips_alex": {"value": null, "status": "missing", "reason": "..."}, ...},
      "metrics_config": {...}, "inputs": {"edit_frames": "...", ...}}
@@ -54,6 +55,8 @@ RECORD_SCHEMA = {
         "runtime_s": {"type": ["number", "null"]},
         "peak_memory_mib": {"type": ["number", "null"]},
         "final_losses": {"type": ["object", "null"]},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "models": {"type": "object"},
         "metrics": {"type": "object", "additionalProperties": _METRIC_SCHEMA},
     },
     "if": {"properties": {"status": {"const": "failed"}}},
@@ -111,13 +114,47 @@ def compute_metrics(clips: MeasuredClips, target_prompt: str, config: MetricsCon
     """Every metric of one edit, by name (see ``dreammotion.metrics.names``)."""
     from dreammotion.metrics.clip import compute_clip_metrics
     from dreammotion.metrics.groundtruth import compute_groundtruth_metrics
-    from dreammotion.metrics.lpips_metric import compute_lpips_metrics
     from dreammotion.metrics.motion import compute_motion_metrics
 
+    scorer, clip_error = _load_clip_once(config)
     metrics = {}
-    metrics.update(compute_clip_metrics(clips.edit_frames, target_prompt, config.clip_pretrained, config.device))
+    if scorer is None:
+        result = from_exception(clip_error)
+        metrics.update({"clip_text_alignment": result, "clip_frame_consistency": dict(result)})
+    else:
+        metrics.update(compute_clip_metrics(clips.edit_frames, target_prompt, config.clip_pretrained, config.device, scorer))
+    metrics.update(perceptual_metrics(clips, config, scorer, clip_error))
     metrics.update(
-        compute_lpips_metrics(
+        compute_motion_metrics(clips.input_frames, clips.edit_frames, clips.masks, config.motion, config.device,
+                               gt_masks=clips.gt_masks if clips.gt_frames is not None else None, gt_frames=clips.gt_frames)
+    )
+    if clips.gt_frames is not None:
+        metrics.update(
+            compute_groundtruth_metrics(clips.edit_frames, clips.gt_frames, clips.masks, clips.gt_masks, config.object_colour)
+        )
+    if edit_info is not None:
+        metrics.update(cost_metrics(edit_info, edit_json_name))
+    return metrics
+
+
+def _load_clip_once(config: MetricsConfig):
+    """(the CLIP model, None) or (None, the error that says why not): loaded once for every metric using it."""
+    from dreammotion.metrics.clip import load_clip
+
+    try:
+        return load_clip(config.clip_pretrained, config.device), None
+    except Exception as err:  # missing -> "missing", broken -> "failed": the metrics say which and why
+        return None, err
+
+
+def perceptual_metrics(clips: MeasuredClips, config: MetricsConfig, scorer, clip_error) -> dict:
+    """LPIPS when the config asks for it (``MetricsConfig.uses_lpips``), else the named substitute
+    ``clip_feature_distance`` on the CLIP model's image tower, which says which LPIPS it stands in for."""
+    from dreammotion.metrics.clip_features import compute_clip_feature_metrics
+    from dreammotion.metrics.lpips_metric import compute_lpips_metrics
+
+    if config.uses_lpips():
+        return compute_lpips_metrics(
             clips.input_frames,
             clips.edit_frames,
             clips.masks,
@@ -126,15 +163,18 @@ def compute_metrics(clips: MeasuredClips, target_prompt: str, config: MetricsCon
             outside_mask=config.lpips_outside_mask,
             device=config.device,
         )
+    return compute_clip_feature_metrics(
+        scorer, clip_error, clips.input_frames, clips.edit_frames, clips.masks,
+        outside_mask=config.lpips_outside_mask, substitute_for=f"lpips_{config.lpips_net}",
     )
-    metrics.update(compute_motion_metrics(clips.input_frames, clips.edit_frames, clips.masks, config.motion, config.device))
-    if clips.gt_frames is not None:
-        metrics.update(
-            compute_groundtruth_metrics(clips.edit_frames, clips.gt_frames, clips.masks, clips.gt_masks, config.object_colour)
-        )
-    if edit_info is not None:
-        metrics.update(cost_metrics(edit_info, edit_json_name))
-    return metrics
+
+
+def record_models(metrics: dict) -> dict:
+    """The models the metrics were computed with, by role: ``clip_model`` (the CLIP metrics and the
+    CLIP-feature distance) and ``tracker`` (motion fidelity), from the metrics' own details."""
+    clip_models = sorted({m["clip_model"] for m in metrics.values() if m.get("status") == "ok" and m.get("clip_model")})
+    trackers = sorted({m["tracker"] for m in metrics.values() if m.get("status") == "ok" and m.get("tracker")})
+    return {"clip_model": ", ".join(clip_models) or None, "tracker": ", ".join(trackers) or None}
 
 
 def build_record(
@@ -147,7 +187,10 @@ def build_record(
     target_prompt: str | None,
     config: MetricsConfig | None = None,
     inputs: dict | None = None,
+    labels: dict | None = None,
 ) -> dict:
+    """The metrics record of an edit that ran. `labels`: the manifest's labels of the row (``edit_kind``,
+    ``suite``), which the paper-form tables group by."""
     method, method_settings = edit_method(edit_info)
     return {
         "schema": SCHEMA_ID,
@@ -163,6 +206,8 @@ def build_record(
         "runtime_s": edit_info.get("runtime_s"),
         "peak_memory_mib": edit_info.get("peak_memory_mib"),
         "final_losses": edit_info.get("final_losses") or {},
+        "labels": {k: v for k, v in (labels or {}).items() if v is not None},
+        "models": record_models(metrics),
         "metrics": metrics,
         "metrics_config": config.to_dict() if config is not None else None,
         "inputs": inputs or {},
@@ -172,6 +217,7 @@ def build_record(
 def build_failed_record(*, edit_id: str, variant: str, error: str, edit_info: dict | None = None, **extra) -> dict:
     """The record of an edit that failed: no metrics, the error kept for the summary."""
     edit_info = edit_info or {}
+    labels = extra.pop("labels", None)
     return {
         "schema": SCHEMA_ID,
         "id": edit_id,
@@ -184,6 +230,7 @@ def build_failed_record(*, edit_id: str, variant: str, error: str, edit_info: di
         "runtime_s": edit_info.get("runtime_s"),
         "peak_memory_mib": edit_info.get("peak_memory_mib"),
         "final_losses": edit_info.get("final_losses") or {},
+        "labels": {k: v for k, v in (labels or {}).items() if v is not None},
         "metrics": {},
         **extra,
     }

@@ -156,11 +156,49 @@ def means_table_html(table) -> str:
     return f'<table id="means">\n<thead><tr>{header}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>'
 
 
-def benchmark_page(tables: list[str | Path], variants_table, plots, title: str = "dreammotion benchmark") -> str:
-    """The benchmark: bar charts of each metric per variant, the means as one compact table, then every CSV
-    table (`tables`) in full. `variants_table` and `plots`: report.plots.VariantsTable and BenchmarkPlots."""
-    parts = [
-        f"<h1>{html.escape(title)}</h1>",
+def paper_section(csv_path: str | Path, plots) -> str:
+    """One paper-form table (table1.csv / table3.csv) in full, with its grouped bar charts (`plots`:
+    report.plots.BenchmarkPlots of report.plots.paper_plots) and the legend of its Markdown twin."""
+    csv_path = Path(csv_path)
+    markdown = csv_path.with_suffix(".md")
+    if not markdown.is_file():
+        raise InputError(f"paper table {csv_path}: its Markdown twin {markdown} (written with it) does not exist")
+    lines = markdown.read_text().splitlines()
+    legend = "<ul>\n" + "\n".join(f"<li>{html.escape(line[2:])}</li>" for line in lines if line.startswith("- ")) + "\n</ul>"
+    return (
+        f'<h2 id="{html.escape(csv_path.stem)}">{html.escape(csv_path.stem)} (the paper\'s form)</h2>\n'
+        f"{markdown_tables_html(lines)}\n{legend}\n"
+        f"{plots_html(plots.pngs, plots.skipped, 'mean per variant and group of edits')}\n"
+        f"<p>Every number of the table: {html.escape(csv_path.name)}.</p>"
+    )
+
+
+def markdown_tables_html(lines: list[str]) -> str:
+    """The pipe tables of a Markdown file that dreammotion.tables wrote, as HTML tables (cells escaped)."""
+    tables, current = [], []
+    for line in lines + [""]:
+        if line.startswith("|"):
+            current.append([cell.strip().replace("\\|", "|") for cell in line.strip().strip("|").split(" | ")])
+        elif current:
+            tables.append(current)
+            current = []
+    parts = []
+    for rows in tables:
+        body_rows = [r for r in rows[1:] if not all(set(c) <= set(":-") for c in r)]  # drop the alignment row
+        header = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+        body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body_rows)
+        parts.append(f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>")
+    return "\n".join(parts)
+
+
+def benchmark_page(tables: list[str | Path], variants_table, plots, title: str = "dreammotion benchmark",
+                   paper: list[tuple[str | Path, object]] = ()) -> str:
+    """The benchmark: the paper-form tables with their charts (`paper`: (table1.csv path, its plots), ...),
+    bar charts of each metric per variant, the means as one compact table, then every CSV table (`tables`)
+    in full. `variants_table` and `plots`: report.plots.VariantsTable and BenchmarkPlots."""
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    parts += [paper_section(path, paper_plots) for path, paper_plots in paper]
+    parts += [
         "<p>Every variant (the method and its ablations) over the whole manifest. Bars: mean over the ok edits "
         "of each variant; error bars: sample std (none with fewer than 2 values). Missing and failed metrics are "
         "counted, never averaged as 0. ↑: higher is better, ↓: lower is better.</p>",

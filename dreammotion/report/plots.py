@@ -188,3 +188,90 @@ def write_benchmark_plots(variants_csv: str | Path, out_dir: str | Path, metrics
             tmp.write_bytes(png)
         paths.append(path)
     return plots, paths
+
+
+# -- the paper-form tables (table1.csv, table3.csv of dreammotion.tables.paper) ----------------------
+
+GROUP_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+
+
+@dataclass
+class PaperTable:
+    """One paper-form table: its name (table1, table3), variants and groups in order, the metrics of its
+    columns, and {metric: {(variant, group): VariantStats}}."""
+
+    name: str
+    variants: list[str]
+    groups: list[str]
+    metrics: list[str]
+    stats: dict[str, dict[tuple[str, str], VariantStats]]
+
+
+def read_paper_csv(path: str | Path) -> PaperTable:
+    """A table1.csv / table3.csv that `dreammotion tables --paper-tables` wrote."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"paper table {path} does not exist")
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        rows = list(reader)
+    for column in ("variant", "group"):
+        if column not in header:
+            raise InputError(f"paper table {path}: no {column!r} column (header: {header}); expected table1.csv or table3.csv")
+    names = [column[: -len("_mean")] for column in header if column.endswith("_mean")]
+    stats: dict[str, dict[tuple[str, str], VariantStats]] = {name: {} for name in names}
+    variants, groups = [], []
+    for line, row in enumerate(rows, start=2):
+        key = (row["variant"], row["group"])
+        variants.append(key[0])
+        groups.append(key[1])
+        for name in names:
+            values = {f: _number(row.get(f"{name}_{f}"), path, line, f"{name}_{f}") for f in ("mean", "std", "n")}
+            stats[name][key] = VariantStats(mean=values["mean"], std=values["std"], n=_count(values["n"]))
+    return PaperTable(path.stem, list(dict.fromkeys(variants)), list(dict.fromkeys(groups)), names, stats)
+
+
+def paper_figure(name: str, table: PaperTable) -> Figure:
+    """Grouped bars of one metric: a cluster per variant, a bar per group of edits (mean, std error bars)."""
+    width = max(4.8, 1.3 * len(table.variants) + 1.6)
+    fig = Figure(figsize=(width, 3.6), dpi=PLOT_DPI, layout="constrained")
+    ax = fig.add_subplot()
+    bar = 0.8 / max(1, len(table.groups))
+    for g, group in enumerate(table.groups):
+        xs, means, stds = [], [], []
+        for v, variant in enumerate(table.variants):
+            s = table.stats[name].get((variant, group))
+            if s is None or s.mean is None or not math.isfinite(s.mean):
+                continue
+            xs.append(v - 0.4 + bar * (g + 0.5))
+            means.append(s.mean)
+            stds.append(s.std if s.std is not None else 0.0)
+        ax.bar(xs, means, width=bar * 0.95, yerr=stds, color=GROUP_COLOURS[g % len(GROUP_COLOURS)], capsize=3,
+               label=group, error_kw={"elinewidth": 1.0, "ecolor": "#333"})
+    ax.axhline(0, color="#888", linewidth=0.8)
+    ax.set_xticks(range(len(table.variants)), table.variants, fontsize=8)
+    ax.set_xlim(-0.6, len(table.variants) - 0.4)
+    ax.set_ylabel("mean ± std over edits", fontsize=8)
+    ax.grid(axis="y", color="#ddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    if len(table.groups) > 1:
+        ax.legend(fontsize=8, title="edits", title_fontsize=8)
+    ax.set_title(f"{table.name}: {plot_title(name)}", fontsize=10)
+    return fig
+
+
+def paper_plot_name(table: PaperTable, metric: str) -> str:
+    return f"{table.name}-{metric}"
+
+
+def paper_plots(table: PaperTable) -> BenchmarkPlots:
+    """PNG bytes of every column of a paper-form table with a value somewhere ({table}-{metric})."""
+    result = BenchmarkPlots()
+    for name in table.metrics:
+        per_row = table.stats[name]
+        if not any(s.mean is not None and math.isfinite(s.mean) for s in per_row.values()):
+            result.skipped.append(paper_plot_name(table, name))
+            continue
+        result.pngs[paper_plot_name(table, name)] = figure_png(paper_figure(name, table))
+    return result

@@ -40,7 +40,7 @@ from dreammotion.errors import InputError, NumericalError
 from dreammotion.metrics.groundtruth import compute_groundtruth_metrics, psnr_per_frame
 from dreammotion.synthetic.captions import caption
 from dreammotion.synthetic.render import ClipSpec, render
-from dreammotion.synthetic.suite import EDIT_KINDS, draw_edits
+from dreammotion.synthetic.suite import EDIT_KINDS, draw_edits, edits_background
 from dreammotion.utils.atomic import write_json
 
 GT_METRICS = (
@@ -77,7 +77,8 @@ class SuiteEdit:
 
 
 def edit_kind(source: ClipSpec, target: ClipSpec) -> str:
-    """Which attribute an edit changes (the suite changes exactly one)."""
+    """Which attribute an edit changes (the suite changes exactly one), for suites written without an
+    ``edit_kind`` column: a texture-only change of the default suite's draws is a background edit."""
     if source.colour != target.colour:
         return "colour"
     if source.shape != target.shape:
@@ -110,7 +111,8 @@ def read_suite(suite_dir: str | Path) -> list[SuiteEdit]:
             seed = int(row["seed"])
         except (OSError, KeyError, TypeError, ValueError) as err:
             raise InputError(f"{manifest} row {row_number} (id {row.get('id')!r}): cannot read {edit_json}: {err}") from None
-        edits.append(SuiteEdit(row["id"], edit_kind(source, target), source, target, seed,
+        kind = row.get("edit_kind") or edit_kind(source, target)
+        edits.append(SuiteEdit(row["id"], kind, source, target, seed,
                                int(info.get("size", 32)), int(info.get("frames", 8))))
     return edits
 
@@ -133,7 +135,7 @@ def render_edit(edit: SuiteEdit) -> SuiteClips:
     source_frames, source_object = render(edit.source, edit.size, edit.frames)
     gt_frames, gt_object = render(edit.target, edit.size, edit.frames)
     # Same rule as the suite's masks: a background edit edits everything but the object.
-    edit_region = ~source_object if edit.kind == "background" else source_object
+    edit_region = ~source_object if edits_background(edit.kind) else source_object
     return SuiteClips(source_frames, source_object, gt_frames, gt_object, edit_region)
 
 

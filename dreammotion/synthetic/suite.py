@@ -3,12 +3,23 @@
     python -m dreammotion.synthetic.suite --n 24 --seed 0 --out results/suite
     python -m dreammotion suite --n 24 --seed 0 --out results/suite
 
+    python -m dreammotion.synthetic.suite --n 24 --seeds 0 1 --kinds colour texture background shape --out DIR
+
 Per edit ``<id>`` it writes ``<id>/source/`` (PNG frames: the ``video`` of the manifest, lossless),
 ``<id>/source.mp4`` (lossless h264 RGB, for viewing), ``masks/<id>/`` (PNG, 0/255: the region to
-edit: every pixel the object touches, or for a background edit every pixel it does not), ``<id>/target/`` (PNG frames of the ground truth: the same motion re-rendered with
-the change) and ``<id>/edit.json`` (both specs), plus ``manifest.csv`` (id, video, source_prompt,
-target_prompt, mask, seed, ground_truth; paths relative to the manifest). Edits cycle through
-colour, shape and background changes.
+edit: every pixel the object touches, or for a background edit every pixel it does not), ``<id>/target/``
+(PNG frames of the ground truth: the same motion re-rendered with the change), ``gt_masks/<id>/``
+(PNG, 0/255: the ground truth's object, whose trajectory and centroid the metrics compare with the
+edit's) and ``<id>/edit.json`` (both specs), plus ``manifest.csv`` (``MANIFEST_COLUMNS``; paths
+relative to the manifest). Edits cycle through the edit kinds (default colour, shape, background;
+the draws of a seed do not change when other options do).
+
+Edit kinds (``EDIT_KINDS``): ``colour`` (the object's colour), ``shape`` (the object's shape: a
+structural edit, which DreamMotion's paper says it is not made for), ``background`` (the background's
+colour and/or texture) and ``texture`` (only the background's texture). The manifest's ``edit_kind``
+column names each row's kind and ``suite`` its suite seed (``seed<N>``), so that the tables can
+report appearance and structural edits apart and give the spread over suite seeds. With several
+``--seeds`` the suites share one folder and one manifest; ids are then prefixed ``s<seed>-``.
 """
 
 from __future__ import annotations
@@ -34,12 +45,21 @@ from dreammotion.synthetic.render import (
 )
 from dreammotion.utils.atomic import atomic_path, write_json, write_text
 
-EDIT_KINDS = ("colour", "shape", "background")
-MANIFEST_COLUMNS = ("id", "video", "source_prompt", "target_prompt", "mask", "seed", "ground_truth")
+EDIT_KINDS = ("colour", "shape", "background", "texture")
+DEFAULT_KINDS = ("colour", "shape", "background")  # the suite of docs/quality.md (kinds in turn)
+MANIFEST_COLUMNS = (
+    "id", "video", "source_prompt", "target_prompt", "mask", "seed", "ground_truth", "ground_truth_masks",
+    "edit_kind", "suite",
+)
+
+
+def edits_background(kind: str) -> bool:
+    """Whether an edit of this kind changes the background (its mask is everything but the object)."""
+    return kind in ("background", "texture")
 
 
 def random_edit(rng: np.random.Generator, source: ClipSpec, kind: str) -> ClipSpec:
-    """The source with one attribute changed (colour, shape, or background colour/texture)."""
+    """The source with one attribute changed (colour, shape, background colour/texture, or texture alone)."""
     while True:
         if kind == "colour":
             colours = [c for c in OBJECT_COLOURS if c != source.colour and colours_compatible(c, source.background)]
@@ -55,6 +75,9 @@ def random_edit(rng: np.random.Generator, source: ClipSpec, kind: str) -> ClipSp
             ]
             background, texture = options[int(rng.integers(len(options)))]
             target = source.replace(background=background, texture=texture)
+        elif kind == "texture":
+            textures = [t for t in TEXTURES if t != source.texture]
+            target = source.replace(texture=str(rng.choice(textures)))
         else:
             raise ValueError(f"unknown edit kind {kind!r}; one of {EDIT_KINDS}")
         if caption(target) != caption(source):
@@ -86,18 +109,22 @@ def write_mp4(frames: np.ndarray, path: Path, fps: int = 8) -> None:
         writer.close()
 
 
-def write_edit(out: Path, edit_id: str, source: ClipSpec, target: ClipSpec, seed: int, size: int, frames: int) -> dict:
+def write_edit(
+    out: Path, edit_id: str, source: ClipSpec, target: ClipSpec, seed: int, size: int, frames: int,
+    kind: str, suite: str,
+) -> dict:
     """Write one edit's files; return its manifest row."""
     from dreammotion.io.frames import write_frames
 
     source_frames, source_masks = render(source, size, frames)
-    target_frames, _ = render(target, size, frames)
+    target_frames, target_masks = render(target, size, frames)
     write_frames(source_frames, out / edit_id / "source")
     write_mp4(source_frames, out / edit_id / "source.mp4")
     # The mask marks the region to edit: the object, or for a background edit everything else.
     edit_region = ~source_masks if source.shape == target.shape and source.colour == target.colour else source_masks
     write_frames(edit_region.astype(np.uint8) * 255, out / "masks" / edit_id)
     write_frames(target_frames, out / edit_id / "target")
+    write_frames(target_masks.astype(np.uint8) * 255, out / "gt_masks" / edit_id)
     write_json(out / edit_id / "edit.json", {"source": dataclasses.asdict(source), "target": dataclasses.asdict(target), "size": size, "frames": frames})
     return {
         "id": edit_id,
@@ -107,36 +134,59 @@ def write_edit(out: Path, edit_id: str, source: ClipSpec, target: ClipSpec, seed
         "mask": f"file:masks/{edit_id}",
         "seed": seed,
         "ground_truth": f"{edit_id}/target",
+        "ground_truth_masks": f"gt_masks/{edit_id}",
+        "edit_kind": kind,
+        "suite": suite,
     }
 
 
-def write_manifest(rows: list[dict], path: Path) -> None:
+def write_manifest(rows: list[dict], path: Path, columns: tuple[str, ...] = MANIFEST_COLUMNS) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buffer.getvalue())
 
 
-def draw_edits(n: int, seed: int, frames: int = 8) -> list[tuple[str, str, ClipSpec, ClipSpec, int]]:
-    """The suite's `n` edits (kinds in turn), drawn deterministically from `seed`:
+def draw_edits(
+    n: int, seed: int, frames: int = 8, kinds: tuple[str, ...] = DEFAULT_KINDS
+) -> list[tuple[str, str, ClipSpec, ClipSpec, int]]:
+    """The suite's `n` edits (`kinds` in turn), drawn deterministically from `seed`:
     (name, kind, source spec, target spec, edit seed). The one place the suite's draws are made."""
+    unknown = [k for k in kinds if k not in EDIT_KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"edit kinds {list(kinds)}: each must be one of {', '.join(EDIT_KINDS)}")
     rng = np.random.default_rng(seed)
     edits = []
     for index in range(n):
-        kind = EDIT_KINDS[index % len(EDIT_KINDS)]
+        kind = kinds[index % len(kinds)]
         source = sample_spec(rng, frames, held_out="exclude")
         target = random_edit(rng, source, kind)
         edits.append((f"{index:03d}_{kind}", kind, source, target, seed * 1000 + index))
     return edits
 
 
-def build_suite(out: str | Path, n: int = 24, seed: int = 0, size: int = 32, frames: int = 8) -> list[dict]:
-    """Render `n` edits (kinds in turn) deterministically from `seed` into `out`; returns the rows."""
+def suite_label(seed: int) -> str:
+    """The manifest's `suite` cell of a suite seed."""
+    return f"seed{seed}"
+
+
+def build_suite(
+    out: str | Path, n: int = 24, seed: int | list[int] = 0, size: int = 32, frames: int = 8,
+    kinds: tuple[str, ...] = DEFAULT_KINDS,
+) -> list[dict]:
+    """Render `n` edits (`kinds` in turn) deterministically from each suite seed into `out`, with one
+    manifest for all; returns the rows. With one seed the ids are ``<index>_<kind>``, with several
+    ``s<seed>-<index>_<kind>`` (the same edits as the one-seed suite of that seed)."""
     out = Path(out)
+    seeds = [seed] if isinstance(seed, int) else list(seed)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"suite seeds {seeds} repeat a seed: the suites would be the same edits twice")
     rows = []
-    for name, _kind, source, target, edit_seed in draw_edits(n, seed, frames):
-        rows.append(write_edit(out, name, source, target, edit_seed, size, frames))
+    for suite_seed in seeds:
+        prefix = f"s{suite_seed}-" if len(seeds) > 1 else ""
+        for name, kind, source, target, edit_seed in draw_edits(n, suite_seed, frames, kinds):
+            rows.append(write_edit(out, prefix + name, source, target, edit_seed, size, frames, kind, suite_label(suite_seed)))
     write_manifest(rows, out / "manifest.csv")
     return rows
 
@@ -149,9 +199,13 @@ DEMO_EDITS = (
 )
 
 
+DEMO_KINDS = {"red_circle_to_blue": "colour", "square_to_yellow": "colour", "triangle_on_white": "background"}
+DEMO_COLUMNS = ("id", "video", "source_prompt", "target_prompt", "mask", "seed", "ground_truth", "ground_truth_masks", "edit_kind")
+
+
 def build_demo(out: str | Path, size: int = 32, frames: int = 8) -> list[dict]:
-    """data/demo: source clips as lossless mp4 (libx264rgb qp 0), object masks as PNG folders, ground truth as
-    mp4, and a manifest that edits them."""
+    """data/demo: source clips as lossless mp4 (libx264rgb qp 0), edit masks as PNG folders, ground truth as
+    mp4 with its object's masks (PNG folders), and a manifest that edits them."""
     from dreammotion.io.frames import write_frames
 
     out = Path(out)
@@ -162,16 +216,22 @@ def build_demo(out: str | Path, size: int = 32, frames: int = 8) -> list[dict]:
         write_mp4(source_frames, out / f"{name}.mp4")
         region = ~source_masks if "background" in changes else source_masks
         write_frames(region.astype(np.uint8) * 255, out / "masks" / name)
-        write_mp4(render(target, size, frames)[0], out / "ground_truth" / f"{name}.mp4")
+        target_frames, target_masks = render(target, size, frames)
+        write_mp4(target_frames, out / "ground_truth" / f"{name}.mp4")
+        write_frames(target_masks.astype(np.uint8) * 255, out / "ground_truth_masks" / name)
         rows.append({"id": name, "video": f"{name}.mp4", "source_prompt": caption(source), "target_prompt": caption(target),
-                     "mask": f"file:masks/{name}", "seed": index, "ground_truth": f"ground_truth/{name}.mp4"})
-    write_manifest(rows, out / "manifest.csv")
+                     "mask": f"file:masks/{name}", "seed": index, "ground_truth": f"ground_truth/{name}.mp4",
+                     "ground_truth_masks": f"ground_truth_masks/{name}", "edit_kind": DEMO_KINDS[name]})
+    write_manifest(rows, out / "manifest.csv", DEMO_COLUMNS)
     return rows
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=24, help="number of edits")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="suite seed (one suite)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="several suite seeds in one manifest (instead of --seed)")
+    parser.add_argument("--kinds", nargs="+", choices=EDIT_KINDS, default=list(DEFAULT_KINDS),
+                        help=f"edit kinds in turn (default: {' '.join(DEFAULT_KINDS)})")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--size", type=int, default=32, help="frame side in pixels")
     parser.add_argument("--frames", type=int, default=8)
@@ -182,7 +242,8 @@ def run(args: argparse.Namespace) -> int:
     if args.demo:
         rows = build_demo(args.out, args.size, args.frames)
     else:
-        rows = build_suite(args.out, args.n, args.seed, args.size, args.frames)
+        seeds = args.seeds if args.seeds else args.seed
+        rows = build_suite(args.out, args.n, seeds, args.size, args.frames, tuple(args.kinds))
     print(f"wrote {len(rows)} edits and {args.out / 'manifest.csv'}")
     return 0
 

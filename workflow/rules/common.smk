@@ -79,6 +79,11 @@ def model_job_arg():
     return as_arg({**config["model"], "pretrained": CHECKED.model.pretrained})
 
 
+def metrics_job_arg():
+    """The metrics settings as the jobs use them: the CLIP folder as found (see model_job_arg)."""
+    return as_arg({**config["metrics"], "clip": {**config["metrics"]["clip"], "pretrained": CHECKED.metrics_clip}})
+
+
 def edit_settings(variant, row_id):
     """Library defaults <- config `edit` <- the variant's overrides <- the manifest row's overrides.
 
@@ -163,6 +168,8 @@ def metrics_inputs(wc):
     }
     if row.ground_truth is not None:
         inputs["ground_truth"] = LAYOUT.ground_truth(row.id)
+    if row.ground_truth_masks_path is not None:
+        inputs["gt_masks"] = row.ground_truth_masks_path
     return inputs
 
 

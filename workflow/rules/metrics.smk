@@ -14,7 +14,8 @@ rule ground_truth_frames:
 
 
 rule metrics:
-    """CLIP, LPIPS, motion fidelity and (synthetic rows) ground-truth metrics of one edit."""
+    """CLIP, perceptual distance (LPIPS or its named substitute), motion fidelity and (synthetic rows)
+    ground-truth metrics of one edit."""
     input:
         unpack(metrics_inputs),
     output:
@@ -27,11 +28,18 @@ rule metrics:
         **dm_params("metrics"),
         target=lambda wc: shlex.quote(ROWS[wc.id].target_prompt),
         ground_truth=lambda wc, input: f"--ground-truth {shlex.quote(input.ground_truth)}" if "ground_truth" in input.keys() else "",
-        settings=as_arg(config["metrics"]),
+        gt_masks=lambda wc, input: f"--gt-masks {shlex.quote(input.gt_masks)}" if "gt_masks" in input.keys() else "",
+        labels=lambda wc: " ".join(
+            f"--{flag} {shlex.quote(value)}"
+            for flag, value in (("edit-kind", ROWS[wc.id].edit_kind), ("suite", ROWS[wc.id].suite))
+            if value
+        ),
+        settings=as_arg(config["metrics"]),  # what the params trigger compares
+        settings_job=untracked(metrics_job_arg()),
     shell:
         dm_shell(
             "metrics",
             "--input-frames {input.input_frames:q} --edit-frames {input.edit_frames:q}"
-            " --masks {input.masks:q} --target-prompt {params.target} {params.ground_truth}"
-            " --edit-json {input.info:q} --id {wildcards.id} --variant {wildcards.variant} --config {params.settings} --out {output.metrics:q}",
+            " --masks {input.masks:q} --target-prompt {params.target} {params.ground_truth} {params.gt_masks} {params.labels}"
+            " --edit-json {input.info:q} --id {wildcards.id} --variant {wildcards.variant} --config {params.settings_job} --out {output.metrics:q}",
         )

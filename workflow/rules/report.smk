@@ -4,6 +4,8 @@ report: "../report/workflow.rst"
 
 # The tables `dreammotion tables` writes: common.smk's TABLE_FILES and the settings of each edit.
 SUMMARY_FILES = TABLE_FILES + ["summary_settings.csv"]
+# The paper-form tables of the benchmark (dreammotion.tables.paper): Table 1 (methods), Table 3 (ablations).
+PAPER_TABLE_FILES = [f"{table}.{fmt}" for table in ("table1", "table3") for fmt in ("csv", "md", "tex")]
 
 
 rule summary:
@@ -28,24 +30,25 @@ rule tables:
     "4. Benchmark") besides what the default target's jobs put there.
     """
     input:
-        tables=[LAYOUT.benchmark_table(name) for name in SUMMARY_FILES],
+        tables=[LAYOUT.benchmark_table(name) for name in SUMMARY_FILES + PAPER_TABLE_FILES],
         page=LAYOUT.report_file("benchmark/benchmark.html"),
     localrule: True
 
 
 rule benchmark_tables:
-    """Every variant (method and ablations) over the whole manifest."""
+    """Every variant (method and ablations) over the whole manifest, and the paper-form Tables 1 and 3."""
     input:
         metrics=table_inputs(list(config["variants"])),
     output:
-        [benchmark_output(name) for name in SUMMARY_FILES],
+        [benchmark_output(name) for name in SUMMARY_FILES + PAPER_TABLE_FILES],
     log:
         LAYOUT.log("benchmark_tables"),
     params:
         **dm_params("benchmark_tables"),
         out_dir=lambda wc, output: os.path.dirname(output[0]),
+        paper_tables=as_arg(config["tables"]),
     shell:
-        dm_shell("tables", "--metrics {input.metrics:q} --out-dir {params.out_dir:q}")
+        dm_shell("tables", "--metrics {input.metrics:q} --out-dir {params.out_dir:q} --paper-tables {params.paper_tables}")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -128,6 +131,8 @@ rule report_benchmark:
         variants=LAYOUT.benchmark_table("variants.csv"),
         summary=LAYOUT.benchmark_table("summary.csv"),
         edits=LAYOUT.benchmark_table("edits.csv"),
+        table1=LAYOUT.benchmark_table("table1.csv"),
+        table3=LAYOUT.benchmark_table("table3.csv"),
     output:
         html=report(
             LAYOUT.report_file("benchmark/benchmark.html"),
@@ -152,5 +157,6 @@ rule report_benchmark:
         dm_shell(
             "report-benchmark",
             "--tables {input.variants:q} {input.summary:q} {input.edits:q}"
-            " --variants {input.variants:q} --title 'dreammotion benchmark' --out-dir {params.out_dir:q}",
+            " --variants {input.variants:q} --paper-tables {input.table1:q} {input.table3:q}"
+            " --title 'dreammotion benchmark' --out-dir {params.out_dir:q}",
         )
