@@ -81,6 +81,13 @@ rule panel:
             subcategory="{variant}",
             labels={"row": "{id}"},
         ),
+        per_frame=report(
+            f"{RESULTS}/report/{{variant}}/{{id}}/frames.png",
+            caption="../report/per_frame.rst",
+            category="2. Loss curves",
+            subcategory="{variant} (per frame, window borders)",
+            labels={"row": "{id}"},
+        ),
     log:
         f"{RESULTS}/logs/report/panel/{{variant}}/{{id}}.log",
     params:
