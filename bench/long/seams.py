@@ -185,7 +185,7 @@ def summarise(edits: list[dict], windows) -> dict:
         drops = shift_drops(edits, windows)
         summary["joint_border_cost_db"] = {"mean": round(float(np.mean(drops)), 2), "worst": round(float(np.max(drops)), 2),
                                            "over_0.5db": int(sum(d > 0.5 for d in drops)), "border_frames": len(drops)}
-    if len(routes) == 2:  # per border frame, joint minus naive PSNR: > 0 where the joint route is better
+    if "joint" in routes and "naive" in routes:  # per border frame, joint minus naive PSNR: > 0 where joint is better
         borders, _ = frame_classes(windows)
         gains = [e["joint"]["psnr"][f] - e["naive"]["psnr"][f] for e in edits for f in borders]
         summary["joint_minus_naive_border_db"] = round(float(np.mean(gains)), 2)
