@@ -36,7 +36,9 @@ def _rows(props: dict, prefix: str = "") -> list[str]:
     return rows
 
 
-def edit_settings_rows() -> list[str]:
+def edit_settings_rows(workflow_defaults: dict | None = None) -> list[str]:
+    """One row per EditConfig field; `workflow_defaults` (the schema's `edit` properties) name the fields whose
+    workflow default differs from the library's (window, window_overlap: auto, read from the model)."""
     from dreammotion.edit.config import EditConfig
 
     source = inspect.getsource(EditConfig)
@@ -46,7 +48,13 @@ def edit_settings_rows() -> list[str]:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         if isinstance(default, tuple):
             default = list(default)
-        rows.append(f"| `edit.{f.name}` | `{json.dumps(default)}` | {comments.get(f.name, '')} |")
+        shown = f"`{json.dumps(default)}`"
+        meaning = comments.get(f.name, "")
+        workflow = (workflow_defaults or {}).get(f.name)
+        if workflow is not None and "default" in workflow:
+            shown = f"`{json.dumps(workflow['default'])}` (library: {shown})"
+            meaning += f" (workflow default: see `edit.{f.name}` above)"
+        rows.append(f"| `edit.{f.name}` | {shown} | {meaning} |")
     return rows
 
 
@@ -62,7 +70,7 @@ def render(schema_path: str | Path, manifest_schema_path: str | Path) -> str:
         "Score code, [ours] chosen here where the paper is silent (docs/method.md).",
         "",
         *table,
-        *edit_settings_rows(),
+        *edit_settings_rows(schema["properties"]["edit"].get("properties")),
         "",
         "## Manifest columns (`config/manifest.csv`)",
         "",

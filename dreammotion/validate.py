@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -147,7 +148,7 @@ def check_config(config: dict, schema_path: str | Path, sources: ConfigSources) 
                                 f"allowed: {', '.join(allowed)}")
             continue
         where = sources.where(keys) if keys else "the config"
-        problems.append(f"{where}: {err.message}")
+        problems.append(f"{where}: {_schema_message(err)}")
     variants = config.get("variants", {"dreammotion": {}})
     for name in config.get("run_variants", []) if isinstance(config.get("run_variants"), list) else []:
         if isinstance(variants, dict) and name not in variants:
@@ -163,6 +164,16 @@ def check_config(config: dict, schema_path: str | Path, sources: ConfigSources) 
     _raise(problems)
 
 
+def _schema_message(err) -> str:
+    """jsonschema's message, but for keys that take a number or one word (frames.num_frames: all,
+    edit.window: auto) it names both, instead of "does not match '^all$'"."""
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    word = re.fullmatch(r"\^(\w+)\$", str(schema.get("pattern", ""))) if err.validator == "pattern" else None
+    if word and "integer" in (schema.get("type") or []):
+        return f"{err.instance!r} is not of type 'integer' nor the word {word.group(1)!r}"
+    return err.message
+
+
 def _raise(problems: list[str]) -> None:
     unique = list(dict.fromkeys(problems))
     if len(unique) == 1:
@@ -176,18 +187,30 @@ def _raise(problems: list[str]) -> None:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def check_edit_settings(config: dict, rows: list[ManifestRow], sources: ConfigSources) -> list[str]:
-    """Build the EditConfig of every variant x row as the edit jobs will; problems name where each value was set."""
+def clip_frames(frames: dict) -> int | None:
+    """The clip length that `frames.num_frames` sets, None for `all` (known only once a video is decoded)."""
+    count = frames.get("num_frames", 8)
+    return None if count == "all" else count
+
+
+def check_edit_settings(config: dict, rows: list[ManifestRow], sources: ConfigSources, *,
+                        model_window: int | None = None) -> list[str]:
+    """Build the EditConfig of every variant x row as the edit jobs will; problems name where each value was set.
+
+    model_window: frames per clip of the model (``dreammotion.edit.windows.model_window``), what
+    `window: auto` becomes."""
     from dreammotion.edit.config import SDEDIT_KEYS, EditConfig, EditSettingsError, merged_settings
 
     edit = config.get("edit") or {}
+    frames = clip_frames(config.get("frames") or {})
     problems = []
     for name, variant in (config.get("variants") or {}).items():
         variant = variant or {}
         problems += _check_sdedit(name, variant, sources)
         for row in rows:
             try:
-                EditConfig.from_dict(merged_settings(edit, variant, row.overrides, row.seed))
+                EditConfig.from_dict(merged_settings(edit, variant, row.overrides, row.seed,
+                                                     model_window=model_window, clip_frames=frames))
             except EditSettingsError as err:
                 for names, message in err.problems:
                     problems.append(f"{_origin(names, edit, variant, row, sources, name, SDEDIT_KEYS)}: {message}")
@@ -425,7 +448,7 @@ def check_masks(
                 mapping = frame_mapping(source_w, source_h, frames["width"], frames["height"], frames["resize"])
                 spec = spec_in_frame_pixels(spec, mapping, context)
                 row = replace(row, mask=spec.text, mask_key=mask_key(spec.text))
-            validate_prompt(spec, frames["num_frames"], frames["height"], frames["width"], context)
+            validate_prompt(spec, clip_frames(frames), frames["height"], frames["width"], context)
         except InputError as err:
             problems.append(str(err))
         checked.append(row)
@@ -444,6 +467,7 @@ class CheckedRun:
     upsample_model: ModelFiles | None
     notes: list[str]  # checks skipped and warnings, for the workflow to print
     metrics_clip: str | None = None  # the metrics' CLIP model as the jobs load it (a folder as found, or the hub id)
+    model_window: int | None = None  # frames per clip of the model: what `edit.window: auto` becomes
 
 
 def locate_clip(pretrained: str | None, *, where: str, search_dirs: Iterable[str | Path]) -> str | None:
@@ -487,11 +511,15 @@ def check_run(
         default_mask_units=config["masks"]["units"],
         workdir=workdir,
     )
-    problems = check_edit_settings(config, rows, sources)
+    from dreammotion.edit.windows import model_window
+
     notes: list[str] = []
     model_cfg = config["model"]
     model = locate_model(model_cfg["pretrained"], where=sources.where("model.pretrained"),
                          search_dirs=[workdir, workflow_dir], revision=model_cfg.get("revision"))
+    window = model_window(model.pretrained, model.folder)
+    problems = check_edit_settings(config, rows, sources, model_window=window)
+    notes += window_notes(config, model, window)
     upsample_model = None
     if config["upsample"].get("pretrained") and config["upsample"]["method"] != "none":
         upsample_model = locate_model(config["upsample"]["pretrained"], where=sources.where("upsample.pretrained"),
@@ -511,7 +539,19 @@ def check_run(
     metrics_clip = locate_clip(config["metrics"]["clip"]["pretrained"], where=sources.where("metrics.clip.pretrained"),
                                search_dirs=[workdir, workflow_dir])
     _raise(problems)
-    return CheckedRun(rows, model, upsample_model, notes, metrics_clip)
+    return CheckedRun(rows, model, upsample_model, notes, metrics_clip=metrics_clip, model_window=window)
+
+
+def window_notes(config: dict, model: ModelFiles, window: int | None) -> list[str]:
+    """A note when `edit.window: auto` cannot be resolved (the model does not say its window) and the clips
+    are `all` their frames, however long: they are then edited whole. (A clip of a set length is the
+    config's choice; a note on every run with such a model, e.g. the tests' tiny ones, would be noise.)"""
+    uses_auto = config["edit"].get("window") == "auto" or any(
+        (variant or {}).get("window") == "auto" for variant in config["variants"].values())
+    if window is not None or not uses_auto or clip_frames(config["frames"]) is not None:
+        return []
+    return [f"edit.window is auto but {model.written} states no window (no 'frames' in its training.json, not a "
+            "known hub model): each clip is edited whole; set edit.window to the model's frame count for long clips"]
 
 
 def print_notes(notes: Iterable[str], stream=None) -> None:

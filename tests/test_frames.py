@@ -210,6 +210,27 @@ def test_start_picks_first_frame_at_or_after_it(videos):
     assert source_indices(frames) == [3, 5, 7]
 
 
+def test_all_frames_takes_every_frame_to_the_end(videos, tmp_path):
+    """num_frames None (`frames.num_frames: all`): every frame after the resample and the start, however many."""
+    frames, metadata = decode_video(videos["ramp"], num_frames=None, height=8, width=8)
+    assert source_indices(frames) == list(range(10)) and metadata["num_frames"] == 10 and metadata["all_frames"]
+    frames, _ = decode_video(videos["ramp"], num_frames=None, start=0.3, fps=5, height=8, width=8)
+    assert source_indices(frames) == [3, 5, 7, 9]
+    metadata = extract_frames(videos["ramp"], tmp_path / "out", num_frames=None, height=8, width=8)
+    assert len(list((tmp_path / "out").glob("*.png"))) == 10 == metadata["num_frames"]
+
+
+def test_num_frames_option_takes_a_count_or_all():
+    import argparse
+
+    from dreammotion.io.cli import frame_count
+
+    assert frame_count("all") is None and frame_count("32") == 32
+    for bad in ("0", "eight", "-3"):
+        with pytest.raises(argparse.ArgumentTypeError, match="frame"):
+            frame_count(bad)
+
+
 def test_too_short_after_resampling_says_counts(videos):
     with pytest.raises(InputError, match=r"ramp\.mp4 is too short: it has only 5 frames at 5 fps.*6 were asked"):
         decode_video(videos["ramp"], num_frames=6, fps=5, height=8, width=8)

@@ -212,8 +212,9 @@ def test_panel_stage_cli_writes_all_outputs(tmp_path, capsys):
             "--edit-frames", str(tmp_path / "edit"), "--log-csv", str(tmp_path / "log.csv"),
             "--edit-json", str(tmp_path / "edit.json"), "--out-dir", str(tmp_path / "out")]
     assert main(argv) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["loss.png", "panel.gif", "panel.html", "panel.mp4"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["frames.png", "loss.png", "panel.gif", "panel.html", "panel.mp4"]
     page = (tmp_path / "out" / "panel.html").read_text()
+    assert 'id="per-frame"' in page
     assert "r1 (v)" in page and "no (upsample.method: none)" in page and "iterations=3" in page
     assert '<table id="metrics">' not in page  # no --metrics-json: no table
     # With the row's metrics and ground truth: a metrics table, and the truth as a fourth column.
@@ -257,6 +258,8 @@ def check_report(report_html: Path, rows: list[str], variant: str = "dreammotion
         assert gif and Image.open(io.BytesIO(base64.b64decode(gif.group(1)))).n_frames >= 1
         loss = results[f"results/report/{variant}/{row}/loss.png"]
         assert loss["mime_type"] == "image/png" and decode_data_uri(loss["data_uri"])[:4] == b"\x89PNG"
+        per_frame = results[f"results/report/{variant}/{row}/frames.png"]
+        assert per_frame["mime_type"] == "image/png" and decode_data_uri(per_frame["data_uri"])[:4] == b"\x89PNG"
         assert f"results/report/{variant}/{row}/panel.mp4" in results
     tables = decode_data_uri(results["results/report/tables.html"]["data_uri"]).decode()
     for row in rows:

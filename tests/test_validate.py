@@ -99,7 +99,9 @@ def test_config_file_must_be_utf8_mapping(tmp_path):
 @pytest.mark.parametrize(
     "text, key, line, words",
     [
-        ("frames:\n  num_frames: eight\n", "frames.num_frames", 2, "'eight' is not of type 'integer'"),
+        ("frames:\n  num_frames: eight\n", "frames.num_frames", 2, "'eight' is not of type 'integer' nor the word 'all'"),
+        ("frames:\n  num_frames: 0\n", "frames.num_frames", 2, "0 is less than the minimum of 1"),
+        ("edit:\n  window: whole\n", "edit.window", 2, "'whole' is not of type 'integer' nor the word 'auto'"),
         ("frames:\n  heigth: 32\n", "frames.heigth", 2, "unknown setting 'heigth' (did you mean 'height'?)"),
         ("results: r\nmodel:\n  dtype: float8\n", "model.dtype", 3, "'float8' is not one of"),
         ("run_variants: [dreammotion, nope]\n", "run_variants", 1, "names 'nope', which is not in variants"),
@@ -339,6 +341,26 @@ def test_good_mask_specs_pass_unchanged(tmp_path):
     rows = load_manifest(config["manifest"], MANIFEST_SCHEMA)
     checked, problems = check_masks(rows, FRAMES)
     assert problems == [] and checked == rows
+
+
+def test_mask_frame_of_a_clip_of_all_frames_is_checked_by_the_masks_job(tmp_path):
+    """frames.num_frames all: the clip's length is known once decoded, so only the box is checked at start-up."""
+    config, _ = project(tmp_path, 'a,clip,x,y,"box=0,0,16,16@40"\nb,clip,x,y,"box=0,0,17,16@40"\n', header=HEADER + ",mask")
+    rows = load_manifest(config["manifest"], MANIFEST_SCHEMA)
+    checked, problems = check_masks(rows, {**FRAMES, "num_frames": "all"})
+    assert len(problems) == 1 and "line 3 (id 'b')" in problems[0] and "box lies outside" in problems[0]
+
+
+def test_window_auto_becomes_the_models_window_in_the_edit_settings(tmp_path):
+    """The start-up check builds the windowed settings the jobs get: an overlap that does not fit the model's
+    window is named where it was set."""
+    config, sources = project(tmp_path, "a,clip,a red circle,a blue circle\n",
+                              "frames:\n  num_frames: all\nedit:\n  window_overlap: 8\n")
+    rows = load_manifest(config["manifest"], MANIFEST_SCHEMA)
+    assert check_edit_settings(config, rows, sources) == []  # a model without a window: the whole clip at once
+    problems = check_edit_settings(config, rows, sources, model_window=8)
+    assert problems == [f"{tmp_path / 'config.yaml'} line 5, key edit.window_overlap: window_overlap must be in "
+                        "[0, window - 1], got 8 for windows of 8"]
 
 
 def _rect_folder(folder: Path, size=(64, 48), rect=(40, 6, 60, 30)) -> None:

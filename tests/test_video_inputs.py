@@ -126,6 +126,10 @@ def test_folder_sorted_by_natural_name_and_start_uses_fps(tmp_path):
         decode_video(folder, num_frames=3, height=4, width=4, start=0.5)
     with pytest.raises(InputError, match=f"{folder} is too short: it has only 2 images.*3 were asked"):
         decode_video(folder, num_frames=3, height=4, width=4, fps=10, start=1.0)
+    frames, metadata = decode_video(folder, num_frames=None, height=4, width=4, fps=10, start=0.5)  # all
+    assert frames[:, 0, 0, 0].tolist() == [70, 80, 90, 100, 110, 120, 130] and metadata["num_frames"] == 7
+    with pytest.raises(InputError, match=f"{folder} has no image from image 12 on"):
+        decode_video(folder, num_frames=None, height=4, width=4, fps=10, start=1.2)
 
 
 def test_folder_images_of_different_sizes_and_modes(tmp_path):

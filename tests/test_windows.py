@@ -101,3 +101,74 @@ def test_long_clip_edit_end_to_end_and_the_naive_route(clip, tmp_path):
                                 EditConfig(iterations=1, lambda_s=0.1, lambda_t=0.1), Windows.for_clip(FRAMES, 4, 2),
                                 progress=False)
     assert naive.shape == x_src.shape
+
+
+# -- the workflow's settings: window and overlap `auto`, read from the model ------------------------------------
+
+
+def test_auto_window_is_the_models_and_auto_overlap_half_of_it():
+    from dreammotion.edit.config import merged_settings, resolve_windows
+
+    auto = {"window": "auto", "window_overlap": "auto", "iterations": 3}
+    assert resolve_windows(auto, model_window=8, clip_frames=32) == {"window": 8, "window_overlap": 4, "iterations": 3}
+    assert resolve_windows(auto, model_window=24, clip_frames=None) == {"window": 24, "window_overlap": 12, "iterations": 3}
+    # A clip known to fit in one window, or a model that states no window: no window keys (the whole clip at
+    # once), so the settings are exactly those of an edit without windows.
+    assert resolve_windows(auto, model_window=8, clip_frames=8) == {"iterations": 3}
+    assert resolve_windows(auto, model_window=None, clip_frames=32) == {"iterations": 3}
+    # Explicit values are kept; an auto overlap follows an explicit window.
+    assert resolve_windows({"window": 6, "window_overlap": "auto"}, 8, 32) == {"window": 6, "window_overlap": 3}
+    assert resolve_windows({"window": "auto", "window_overlap": 2}, 8, 32) == {"window": 8, "window_overlap": 2}
+    assert resolve_windows({"window": 0, "window_overlap": "auto"}, 8, 32) == {"window": 0}
+    # A row's override wins over the config's auto; the result builds a valid EditConfig.
+    settings = merged_settings(auto, {}, {"window": 4}, 1, model_window=8, clip_frames=32)
+    assert (settings["window"], settings["window_overlap"], settings["seed"]) == (4, 2, 1)
+    EditConfig.from_dict(settings)
+
+
+def test_model_window_comes_from_training_json_or_a_known_hub_id(tmp_path):
+    import json
+    from pathlib import Path
+
+    from dreammotion.edit.windows import model_window
+
+    shipped = Path(__file__).parents[1] / "data/models/dreammotion-shapes-t2v"
+    assert model_window(str(shipped), shipped) == 8
+    assert model_window("cerspense/zeroscope_v2_576w", None) == 24
+    assert model_window("someone/unknown-model", None) is None
+    (tmp_path / "training.json").write_text(json.dumps({"frames": "eight"}))
+    assert model_window(str(tmp_path), tmp_path) is None  # not a count: nothing says
+    (tmp_path / "training.json").write_text("{not json")
+    assert model_window(str(tmp_path), tmp_path) is None
+
+
+# -- the report: window borders on the per-frame plots ------------------------------------------------------------
+
+
+def test_per_frame_plot_marks_every_window_border(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from dreammotion.report.per_frame import difference_energy, edit_windows, per_frame_figure, write_per_frame_plot
+
+    settings = {"window": 8, "window_overlap": 4}
+    windows = edit_windows(settings, 32)
+    assert windows.borders() == [4, 7, 8, 11, 12, 15, 16, 19, 20, 23, 24, 27]
+    assert edit_windows({}, 32) is None and edit_windows(settings, 8) is None  # one window: no borders
+    assert edit_windows({**settings, "extra": {"method": "sdedit"}}, 32) is None  # SDEdit denoises the whole clip
+
+    clip = np.zeros((32, 4, 4, 3), np.uint8)
+    clip[10:] = 2
+    energy = difference_energy(clip)
+    assert np.isnan(energy[0]) and energy[10] == 4 and energy[11] == 0
+    metrics = {"gt_psnr": {"value": 30.0, "per_frame": [30.0] * 31 + [None]},  # per frame: plotted
+               "runtime_s": {"value": 1.0},  # one number: not a per-frame plot
+               "lpips_alex": {"status": "missing", "value": None}}
+    fig = per_frame_figure({"edit": clip, "input": clip}, metrics, windows, "row")
+    plotted = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title(loc="left") for ax in plotted][1:] == ["gt_psnr"]
+    for ax in plotted:  # one dashed vertical line per border
+        borders = sorted(line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--")
+        assert borders == windows.borders()
+    png = write_per_frame_plot({"edit": clip, "input": clip}, metrics, settings, tmp_path / "frames.png", "row")
+    assert Image.open(png).size[0] > 200 and not list(tmp_path.glob(".frames.png.*"))

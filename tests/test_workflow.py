@@ -241,6 +241,47 @@ def test_default_model_is_found_from_any_working_directory(tmp_path):
     assert str((REPO / "data/models/dreammotion-shapes-t2v").resolve()) in result.stdout
 
 
+def test_long_clip_is_edited_in_windows_of_the_model_end_to_end(tmp_path):
+    """`frames.num_frames: all` on a 32-frame synthetic clip with the embedded prior (8-frame window): every
+    stage sees 32 frames, the edit runs in windows of the model's 8 frames (window and overlap left at auto),
+    and the metrics and the report's per-frame plot come out."""
+    from dreammotion.synthetic.suite import build_suite
+
+    suite = tmp_path / "suite"
+    row = build_suite(suite, n=1, seed=3, frames=32)[0]
+    (suite / "manifest.csv").write_text(  # the source as a video file (lossless mp4), the truth as PNG frames
+        "id,video,source_prompt,target_prompt,mask,seed,ground_truth\n"
+        f"{row['id']},{row['id']}/source.mp4,{row['source_prompt']},{row['target_prompt']},{row['mask']},0,"
+        f"{row['ground_truth']}\n")
+    config = {
+        "manifest": "suite/manifest.csv",
+        "model": {"device": "cpu"},  # the embedded prior, found in the workflow's folder
+        "frames": {"num_frames": "all", "height": 32, "width": 32},
+        "edit": {"iterations": 2, "guidance_scale": 2},
+        "metrics": {"clip": {"pretrained": None}, "motion": {"tracker": "lucas-kanade"}},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(tmp_path)
+
+    results = tmp_path / "results"
+    frame_folders = [results / "frames" / next(p.name for p in (results / "frames").iterdir()),
+                     results / "ground_truth" / row["id"], results / "edits" / "dreammotion" / row["id"] / "frames"]
+    for folder in frame_folders:
+        assert len(list(folder.glob("*.png"))) == 32, folder
+    info = json.loads((results / "edits" / "dreammotion" / row["id"] / "edit.json").read_text())
+    assert (info["settings"]["window"], info["settings"]["window_overlap"]) == (8, 4)  # from the model's training.json
+    metrics = json.loads((results / "metrics" / "dreammotion" / f"{row['id']}.json").read_text())["metrics"]
+    for name in ("gt_psnr", "gt_psnr_inside_mask", "gt_ssim", "runtime_s"):
+        assert metrics[name]["status"] == "ok", (name, metrics[name])
+    for name, entry in metrics.items():  # every metric is there: a finite value, or missing/failed with why
+        assert entry["status"] in ("ok", "missing", "failed"), name
+        assert np.isfinite(entry["value"]) if entry["status"] == "ok" else entry["reason"], (name, entry)
+    assert len(metrics["gt_psnr"]["per_frame"]) == 32 and all(np.isfinite(metrics["gt_psnr"]["per_frame"]))
+    panel = results / "report" / "dreammotion" / row["id"]
+    assert Image.open(panel / "frames.png").size[0] > 0
+    assert 'id="per-frame"' in (panel / "panel.html").read_text()
+
+
 def test_tables_target_plans_the_benchmark_report(tmp_path, tiny_model_dir):
     """`snakemake tables` builds the benchmark tables and their report page (charts), not only the tables."""
     work = make_project(tmp_path, tiny_model_dir)

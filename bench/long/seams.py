@@ -4,12 +4,14 @@
         --overlap 4 --n 3 --out bench/long/seams.json
     python bench/long/seams.py memory --model data/models/dreammotion-shapes-t2v --lengths 8 32 128 \
         --window 8 --out bench/long/memory_prior.json
+    python bench/long/seams.py merge a.json b.json --out seams.json   # runs over other --clips, as one
 
 `seams`: synthetic colour edits rendered at `--frames` frames with their ground truth; each edited
 twice, jointly over overlapping windows (``edit.window``) and by the naive route (each window apart,
 then cross-faded). Per frame: PSNR to the ground truth and flicker, |mean((e_t - e_{t-1})^2) -
 mean((g_t - g_{t-1})^2)| (how much more or less the edit changes between frames than the truth
-does). Border frames (where a window starts or ends) are compared with window middles.
+does). Border frames (where a window starts or ends) are compared with the other frames (``frame_classes``)
+and with their nearest non-border neighbours (``local_drops``).
 `memory`: peak memory of a few windowed iterations per clip length (CUDA: max allocated; CPU: RSS).
 """
 
@@ -43,90 +45,243 @@ def decode(model, latents) -> np.ndarray:
     return ((pixels.permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).byte().cpu().numpy()
 
 
+SHIFT = 2  # frames by which the "shifted" route's clip starts later: half the stride of 8-frame windows overlapping by 4
+
+
+def draw_clip(seed: int, index: int, frames: int):
+    """Clip `index` of the bench (source and target specs): the index-th draw of one generator from `seed`,
+    so that a clip is the same whether it runs alone (--clips 2) or with others (--n 3)."""
+    from dreammotion.synthetic.render import OBJECT_COLOURS, colours_compatible, sample_spec
+
+    from dreammotion.synthetic import render
+
+    rng = np.random.default_rng(seed)
+    found = 0
+    while True:
+        source = sample_spec(rng, frames=frames + SHIFT)
+        colours = [c for c in OBJECT_COLOURS if c != source.colour and colours_compatible(c, source.background)]
+        target = source.replace(colour=str(rng.choice(colours)))
+        # Only clips whose object is in every frame: one that enters or leaves the frame (a fast object on a
+        # long clip) has frames with nothing to edit, at 45+ dB, which say nothing about seams.
+        if render(source, frames=frames + SHIFT)[1].any(axis=(1, 2)).all():
+            if found == index:
+                return source, target
+            found += 1
+
+
 def seams(args) -> dict:
     from dreammotion.edit import EditConfig, dreammotion_edit
     from dreammotion.edit.windows import Windows, independent_windows
     from dreammotion.models import load_t2v
     from dreammotion.synthetic import caption, render
-    from dreammotion.synthetic.render import OBJECT_COLOURS, colours_compatible, sample_spec
 
     model = load_t2v(args.model, device=args.device)
     windows = Windows.for_clip(args.frames, args.window, args.overlap)
-    borders = set(windows.borders())
-    middles = {s + windows.length // 2 for s in windows.starts} - borders
-    rng = np.random.default_rng(args.seed)
-    settings = {"iterations": args.iterations, "guidance_scale": args.guidance_scale, "lambda_s": 0.1, "lambda_t": 0.1}
+    settings = {"iterations": args.iterations, "guidance_scale": args.guidance_scale, "lambda_s": 0.1, "lambda_t": 0.1,
+                "cross_window_tssm": not args.no_cross_window_tssm}
+    routes = args.routes
     edits = []
-    for index in range(args.n):
-        source = sample_spec(rng, frames=args.frames)
-        colours = [c for c in OBJECT_COLOURS if c != source.colour and colours_compatible(c, source.background)]
-        target = source.replace(colour=str(rng.choice(colours)))
-        frames, masks = render(source, frames=args.frames)
-        truth, _ = render(target, frames=args.frames)
-        latents = model.encode_frames(torch.tensor(frames).permute(0, 3, 1, 2).float() / 127.5 - 1)
-        mask = torch.tensor(masks, dtype=torch.float32)
-        record = {"source": caption(source), "target": caption(target)}
-        for route in ("joint", "naive"):
+    for index in (args.clips if args.clips is not None else range(args.n)):
+        source, target = draw_clip(args.seed, index, args.frames)
+        # SHIFT more frames of the same motion: the "shifted" route edits frames SHIFT.. of it (see below).
+        all_frames, all_masks = render(source, frames=args.frames + SHIFT)
+        all_truth, _ = render(target, frames=args.frames + SHIFT)
+        frames, truth = all_frames[:args.frames], all_truth[:args.frames]
+        record = {"clip": index, "source": caption(source), "target": caption(target), "source_psnr": psnr(frames, truth)}
+        for route in routes:
+            # "shifted": the joint route on the clip that starts SHIFT frames later, so that the frames at window
+            # borders of the other routes lie inside windows here (windows always start at a clip's frame 0).
+            first = SHIFT if route == "shifted" else 0
+            clip = slice(first, first + args.frames)
+            latents = model.encode_frames(torch.tensor(all_frames[clip]).permute(0, 3, 1, 2).float() / 127.5 - 1)
+            mask = torch.tensor(all_masks[clip], dtype=torch.float32)
             start = time.perf_counter()
-            if route == "joint":
+            if route in ("joint", "shifted"):
                 config = EditConfig(seed=index, window=args.window, window_overlap=args.overlap, **settings)
-                result = dreammotion_edit(model, latents, caption(source), caption(target), mask, config, progress=False)
-                edited = result.latents
+                edited = dreammotion_edit(model, latents, caption(source), caption(target), mask, config,
+                                          progress=False).latents
             else:
                 config = EditConfig(seed=index, **settings)
                 edited = independent_windows(model, latents, caption(source), caption(target), mask, config, windows,
                                              progress=False)
-            values = per_frame(decode(model, edited), truth)
-            values["seconds"] = round(time.perf_counter() - start, 1)
-            values["border_psnr"] = float(np.mean([values["psnr"][f] for f in sorted(borders)]))
-            values["middle_psnr"] = float(np.mean([values["psnr"][f] for f in sorted(middles)]))
-            values["worst_border_drop_db"] = float(np.mean([values["psnr"][f] for f in sorted(middles)])
-                                                   - min(values["psnr"][f] for f in sorted(borders)))
-            values["border_flicker"] = float(np.mean([values["flicker"][f] for f in sorted(borders) if f > 0]))
-            values["middle_flicker"] = float(np.mean([values["flicker"][f] for f in sorted(middles) if f > 0]))
-            record[route] = values
-            print(index, route, {k: round(v, 2) for k, v in values.items() if isinstance(v, float)}, flush=True)
-        record["source_psnr"] = psnr(frames, truth)
+            record[route] = {**per_frame(decode(model, edited), all_truth[clip]), "first_frame": first,
+                             "seconds": round(time.perf_counter() - start, 1)}
+            print(index, route, json.dumps(route_summary([record[route]], windows)), flush=True)
         edits.append(record)
-    return {"windows": windows.describe(), "borders": sorted(borders), "middles": sorted(middles),
-            "settings": settings, "edits": edits}
+    return {"windows": windows.describe(), "settings": settings, "seed": args.seed, "frames": args.frames,
+            "edits": edits, "summary": summarise(edits, windows)}
+
+
+def frame_classes(windows) -> tuple[list[int], list[int]]:
+    """(border frames: a window starts or ends there, besides the clip's own ends; interior frames: all others).
+
+    With an overlap of half the window every window's middle is a neighbour's border, so "the middle of
+    windows" would leave almost no frame (one, at 32 frames, 8/4); the border frames are therefore
+    compared with every frame that is no border."""
+    borders = windows.borders()
+    return borders, [f for f in range(windows.frames) if f not in borders]
+
+
+def local_drops(values: list[float], borders: list[int]) -> list[float]:
+    """For each border frame: the mean of the nearest non-border frame on each side minus the border frame's
+    value (dB). A seam is a local dip; the slow change of difficulty along a clip (the object moving into a
+    harder place) is not, and would otherwise be counted as one."""
+    drops = []
+    border_set = set(borders)
+    for b in borders:
+        left = next((f for f in range(b - 1, -1, -1) if f not in border_set), None)
+        right = next((f for f in range(b + 1, len(values)) if f not in border_set), None)
+        neighbours = [values[f] for f in (left, right) if f is not None]
+        drops.append(float(np.mean(neighbours) - values[b]))
+    return drops
+
+
+def route_summary(records: list[dict], windows) -> dict:
+    """Border vs interior frames of one route over `records` (one per clip): mean PSNR (dB), the worst
+    border frame against its clip's interior mean, the local drop at borders, and flicker."""
+    borders, interior = frame_classes(windows)
+    border_psnr = [r["psnr"][f] for r in records for f in borders]
+    interior_psnr = [r["psnr"][f] for r in records for f in interior]
+    worst = [float(np.mean([r["psnr"][f] for f in interior]) - min(r["psnr"][f] for f in borders)) for r in records]
+    drops = [d for r in records for d in local_drops(r["psnr"], borders)]
+    flicker_border = [r["flicker"][f] for r in records for f in borders if f > 0]
+    flicker_interior = [r["flicker"][f] for r in records for f in interior if f > 0]
+    return {
+        "clips": len(records),
+        "psnr_all": round(float(np.mean([v for r in records for v in r["psnr"]])), 2),
+        "psnr_border": round(float(np.mean(border_psnr)), 2),
+        "psnr_interior": round(float(np.mean(interior_psnr)), 2),
+        "border_minus_interior_db": round(float(np.mean(border_psnr) - np.mean(interior_psnr)), 2),
+        "worst_border_below_interior_db": round(max(worst), 2),  # over clips: interior mean - worst border frame
+        "local_drop_mean_db": round(float(np.mean(drops)), 2),
+        "local_drop_worst_db": round(float(np.max(drops)), 2),
+        "border_frames_over_0.5db_local_drop": int(sum(d > 0.5 for d in drops)),
+        "border_frames": len(drops),
+        "flicker_border": round(float(np.mean(flicker_border)), 2),
+        "flicker_interior": round(float(np.mean(flicker_interior)), 2),
+        "seconds": round(float(sum(r["seconds"] for r in records)), 1),
+    }
+
+
+def shift_drops(edits: list[dict], windows) -> list[float]:
+    """Per border frame of the joint route: its PSNR in the shifted run (where the same frame of the motion lies
+    SHIFT frames further from the clip's start, off the window borders) minus its PSNR at the border. The frame,
+    its content and its truth are the same in both; only where it sits in the windows (and the noise draws)
+    differ: > 0 is what sitting on a border costs."""
+    borders, _ = frame_classes(windows)
+    drops = []
+    for e in edits:
+        for f in borders:
+            g = f - SHIFT  # the same motion frame, in the shifted clip (whose windows start at its frame 0 too)
+            if 0 <= g < windows.frames and g not in borders:
+                drops.append(e["shifted"]["psnr"][g] - e["joint"]["psnr"][f])
+    return drops
+
+
+def summarise(edits: list[dict], windows) -> dict:
+    routes = [route for route in ("joint", "naive", "shifted") if all(route in e for e in edits)]
+    summary = {route: route_summary([e[route] for e in edits], windows) for route in routes}
+    if "joint" in routes and "shifted" in routes:
+        drops = shift_drops(edits, windows)
+        summary["joint_border_cost_db"] = {"mean": round(float(np.mean(drops)), 2), "worst": round(float(np.max(drops)), 2),
+                                           "over_0.5db": int(sum(d > 0.5 for d in drops)), "border_frames": len(drops)}
+    if "joint" in routes and "naive" in routes:  # per border frame, joint minus naive PSNR: > 0 where joint is better
+        borders, _ = frame_classes(windows)
+        gains = [e["joint"]["psnr"][f] - e["naive"]["psnr"][f] for e in edits for f in borders]
+        summary["joint_minus_naive_border_db"] = round(float(np.mean(gains)), 2)
+        summary["border_frames_joint_better"] = int(sum(g > 0 for g in gains))
+    summary["source_psnr"] = round(float(np.mean([e["source_psnr"] for e in edits])), 2)
+    return summary
+
+
+def merge(args) -> dict:
+    """Several seams runs over other clips of the same settings as one report (their commands listed)."""
+    from dreammotion.edit.windows import Windows
+
+    reports = [json.loads(Path(p).read_text()) for p in args.inputs]
+    first = reports[0]
+    for path, report in zip(args.inputs, reports):
+        for key in ("windows", "settings", "seed", "frames"):
+            if report[key] != first[key]:
+                raise SystemExit(f"{path}: {key} {report[key]} differs from {args.inputs[0]}'s {first[key]}")
+    edits = sorted((e for r in reports for e in r["edits"]), key=lambda e: e["clip"])
+    if len({e["clip"] for e in edits}) != len(edits):
+        raise SystemExit("the runs share a clip: merge runs over different --clips")
+    w = first["windows"]
+    windows = Windows.for_clip(w["frames"], w["length"], w["overlap"])
+    return {**{k: first[k] for k in ("windows", "settings", "seed", "frames")}, "edits": edits,
+            "summary": summarise(edits, windows), "merged_from": {p: r["command"] for p, r in zip(args.inputs, reports)}}
 
 
 def memory(args) -> dict:
+    """Peak memory per clip length. On the CPU the peak is the process's max RSS, which only grows over a
+    process's life: each length then runs in a fresh process of its own (this script, one length)."""
+    if args.device == "cpu" and len(args.lengths) > 1:
+        rows = [memory_in_own_process(args, length) for length in args.lengths]
+    else:
+        rows = memory_rows(args, args.lengths)
+    return {"window": args.window, "overlap": args.overlap, "iterations": args.iterations, "rows": rows}
+
+
+def memory_in_own_process(args, length: int) -> dict:
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "row.json"
+        subprocess.run([sys.executable, __file__, "memory", "--model", args.model, "--device", args.device,
+                        "--lengths", str(length), "--window", str(args.window), "--overlap", str(args.overlap),
+                        "--iterations", str(args.iterations), "--out", str(out)], check=True)
+        return json.loads(out.read_text())["rows"][0]
+
+
+def memory_rows(args, lengths) -> list[dict]:
+    import resource
+
     from dreammotion.edit import EditConfig, dreammotion_edit
     from dreammotion.models import load_t2v
 
     model = load_t2v(args.model, device=args.device)
     c, h, w = model.unet.config.in_channels, model.unet.config.sample_size, model.unet.config.sample_size
     rows = []
-    for length in args.lengths:
+    for length in lengths:
         latents = torch.randn(1, c, length, h, w) * 0.2
         if model.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(model.device)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the model loaded, no edit yet
         config = EditConfig(iterations=args.iterations, window=args.window, window_overlap=args.overlap)
         result = dreammotion_edit(model, latents, "a red circle", "a blue circle", None, config, progress=False)
-        rows.append({"frames": length, "peak_memory_mib": round(result.peak_memory_mib, 1),
-                     "kind": result.peak_memory_kind, "seconds": round(result.runtime_s, 1)})
+        row = {"frames": length, "peak_memory_mib": round(result.peak_memory_mib, 1),
+               "kind": result.peak_memory_kind, "seconds": round(result.runtime_s, 1),
+               "latents_mib": round(latents.numel() * 4 / 2**20, 3)}
+        if model.device.type != "cuda":
+            row["rss_before_edit_mib"] = round(before, 1)
+            row["edit_rss_increase_mib"] = round(result.peak_memory_mib - before, 1)
+        rows.append(row)
         print(rows[-1], flush=True)
-    return {"window": args.window, "overlap": args.overlap, "rows": rows}
+    return rows
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=("seams", "memory"))
-    parser.add_argument("--model", required=True)
+    parser.add_argument("mode", choices=("seams", "memory", "merge"))
+    parser.add_argument("inputs", nargs="*", help="merge: the seams JSON files to merge")
+    parser.add_argument("--model", default="data/models/dreammotion-shapes-t2v")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--lengths", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--window", type=int, default=8)
     parser.add_argument("--overlap", type=int, default=4)
-    parser.add_argument("--n", type=int, default=3)
+    parser.add_argument("--n", type=int, default=3, help="seams: clips 0..n-1")
+    parser.add_argument("--clips", type=int, nargs="+", default=None, help="seams: these clips instead (e.g. 3 4)")
+    parser.add_argument("--routes", nargs="+", choices=("joint", "naive", "shifted"), default=["joint", "naive", "shifted"])
+    parser.add_argument("--no-cross-window-tssm", action="store_true", help="seams: joint route without cross-window T-SSM")
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--guidance-scale", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    report = seams(args) if args.mode == "seams" else memory(args)
+    report = {"seams": seams, "memory": memory, "merge": merge}[args.mode](args)
     report["command"] = "python bench/long/seams.py " + " ".join(sys.argv[1:] if argv is None else argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -81,7 +81,8 @@ class EditConfig:
         for name in ("guidance_scale", "lambda_s", "lambda_t"):
             need(getattr(self, name) >= 0, (name,), f"{name} must be >= 0, got {getattr(self, name)}")
         need(self.window >= 0, ("window",), f"window must be >= 0 (0: the whole clip at once), got {self.window}")
-        need(self.window == 0 or 0 <= self.window_overlap < self.window, ("window", "window_overlap"),
+        # The overlap first: it is what a message should point at (the window is often the model's, `auto`).
+        need(self.window == 0 or 0 <= self.window_overlap < self.window, ("window_overlap", "window"),
              f"window_overlap must be in [0, window - 1], got {self.window_overlap} for windows of {self.window}")
         need(self.checkpoint_every >= 1, ("checkpoint_every",), f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
         need(self.divergence_factor > 0, ("divergence_factor",),
@@ -170,8 +171,10 @@ class EditSettingsError(ValueError):
 SDEDIT_KEYS = ("method", "strength", "steps")
 
 
-def merged_settings(edit: dict | None, variant: dict | None, row_overrides: dict | None, seed: int) -> dict:
-    """The settings of one edit: library defaults <- config `edit` <- the variant's overrides <- the row's.
+def merged_settings(edit: dict | None, variant: dict | None, row_overrides: dict | None, seed: int, *,
+                    model_window: int | None = None, clip_frames: int | None = None) -> dict:
+    """The settings of one edit: library defaults <- config `edit` <- the variant's overrides <- the row's,
+    then `window: auto` / `window_overlap: auto` resolved (``resolve_windows``).
 
     The workflow's edit jobs and its start-up checks both build the settings with this function.
     """
@@ -179,4 +182,35 @@ def merged_settings(edit: dict | None, variant: dict | None, row_overrides: dict
     settings.update({k: v for k, v in (variant or {}).items() if k not in SDEDIT_KEYS})
     settings.update(row_overrides or {})
     settings["seed"] = seed
+    return resolve_windows(settings, model_window, clip_frames)
+
+
+AUTO = "auto"
+
+
+def resolve_windows(settings: dict, model_window: int | None, clip_frames: int | None) -> dict:
+    """`window: auto` and `window_overlap: auto` (the workflow's defaults) as numbers for ``EditConfig``.
+
+    window auto is the model's window (`model_window`, frames it was trained on), or the whole clip when
+    that is unknown. overlap auto is half the window: then every frame past the first half-window lies in
+    two windows, and each window's border frames are the middle of the next window (measured against an
+    overlap of 2 in bench/long/README.md). When the clip is known to fit in one window (`clip_frames`
+    <= the window) the auto keys are dropped: one window over the whole clip is what the library's
+    defaults compute, and the settings (and so Snakemake's params record and the checkpoint fingerprint)
+    stay those of a clip without windows.
+    """
+    settings = dict(settings)
+    window = settings.get("window")
+    if window == AUTO:
+        fits = model_window is None or (clip_frames is not None and clip_frames <= model_window)
+        if fits:
+            del settings["window"]
+        else:
+            settings["window"] = model_window
+    if settings.get("window_overlap") == AUTO:
+        window = settings.get("window", 0)
+        if isinstance(window, int) and not isinstance(window, bool) and window > 0:
+            settings["window_overlap"] = window // 2
+        else:  # no windows: the overlap means nothing (and a wrong-typed window is reported by EditConfig)
+            del settings["window_overlap"]
     return settings

@@ -17,9 +17,37 @@ the results cross-faded where windows overlap.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+
+# Frames per clip that hub models were trained on, from their model cards, for folders that do not say:
+# ZeroScope v2 576w and XL were trained on 24-frame clips, ModelScope 1.7b samples 16 (diffusers' default).
+KNOWN_WINDOWS = {
+    "cerspense/zeroscope_v2_576w": 24,
+    "cerspense/zeroscope_v2_XL": 24,
+    "damo-vilab/text-to-video-ms-1.7b": 16,
+}
+
+
+def model_window(pretrained: str, folder: str | Path | None) -> int | None:
+    """Frames per clip the model was trained on (its window), None when nothing says.
+
+    A model folder says so with `frames` in its training.json (the embedded priors' training record);
+    otherwise a known hub id (``KNOWN_WINDOWS``) does. The UNet's config holds no frame count: temporal
+    attention runs on any length, but quality falls off past the training length."""
+    if folder is not None:
+        record = Path(folder) / "training.json"
+        if record.is_file():
+            try:
+                frames = json.loads(record.read_text()).get("frames")
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+                frames = None
+            if isinstance(frames, int) and not isinstance(frames, bool) and frames >= 1:
+                return frames
+    return KNOWN_WINDOWS.get(str(pretrained).rstrip("/"))
 
 
 @dataclass(frozen=True)

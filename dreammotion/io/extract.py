@@ -33,9 +33,9 @@ SCALE_FLAGS = "area+accurate_rnd+full_chroma_int"  # box filter: the usual case 
 
 
 def _check_request(
-    path: Path, num_frames: int, height: int, width: int, fps: float | None, resize: str, start: float
+    path: Path, num_frames: int | None, height: int, width: int, fps: float | None, resize: str, start: float
 ) -> None:
-    if num_frames < 1:
+    if num_frames is not None and num_frames < 1:
         raise InputError(f"video {path}: num_frames must be >= 1, got {num_frames}")
     if height < 1 or width < 1:
         raise InputError(f"video {path}: output size must be at least 1x1, got {height}x{width} (height x width)")
@@ -83,7 +83,7 @@ def build_filter_graph(
 def _extraction_argv(
     path: Path,
     *,
-    num_frames: int,
+    num_frames: int | None,
     height: int,
     width: int,
     resize: str,
@@ -104,9 +104,8 @@ def _extraction_argv(
     source = ffmpeg.input(ffmpeg_url(path), **input_options)
     stream = source[str(stream_index)] if stream_index is not None else source
     stream = build_filter_graph(stream, height=height, width=width, resize=resize, fps=fps, sar=sar, has_alpha=has_alpha)
-    output = ffmpeg.output(
-        stream, "pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough", **{"frames:v": num_frames}
-    )
+    limit = {"frames:v": num_frames} if num_frames is not None else {}  # None: every frame to the end
+    output = ffmpeg.output(stream, "pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough", **limit)
     return output.compile(cmd=[ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error"])
 
 
@@ -132,7 +131,7 @@ def _run_rawvideo(argv: list[str], what: str, height: int, width: int) -> tuple[
 def decode_video(
     video: str | Path,
     *,
-    num_frames: int,
+    num_frames: int | None,
     height: int,
     width: int,
     fps: float | None = None,
@@ -140,7 +139,9 @@ def decode_video(
     start: float = 0.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Decode exactly `num_frames` consecutive frames (after the fps resample) from the first frame at or
-    after `start` seconds, each resized to `height x width`: ((F, H, W, 3) uint8, metadata)."""
+    after `start` seconds, each resized to `height x width`: ((F, H, W, 3) uint8, metadata).
+
+    `num_frames` None (``frames.num_frames: all``) takes every frame from `start` to the end."""
     path = Path(video)
     check_video_file(path)
     _check_request(path, num_frames, height, width, fps, resize, start)
@@ -168,7 +169,7 @@ def decode_video(
             f"video {path}: no frame could be decoded from {start} s on (corrupt or truncated file, or start past "
             f"the end; probed duration {probe['duration']} s): {stderr_tail(stderr)}"
         )
-    if len(frames) < num_frames:
+    if num_frames is not None and len(frames) < num_frames:
         rate = f"{ffmpeg_number(fps)} fps (resampled)" if fps else f"its native {probe['fps']} fps"
         raise InputError(
             f"video {path} is too short: it has only {len(frames)} frames at {rate} from {start} s on, "
@@ -177,7 +178,8 @@ def decode_video(
     metadata = {
         "source": str(path),
         "kind": "video",
-        "num_frames": num_frames,
+        "num_frames": len(frames),
+        "all_frames": num_frames is None,
         "height": height,
         "width": width,
         "resize": resize,
@@ -193,7 +195,7 @@ def decode_video(
 def decode_image_folder(
     folder: str | Path,
     *,
-    num_frames: int,
+    num_frames: int | None,
     height: int,
     width: int,
     fps: float | None = None,
@@ -203,7 +205,8 @@ def decode_image_folder(
     """Frames from a folder of png/jpg images sorted by name, each through the same ffmpeg graph as a video.
 
     The images already are the frame sequence: `fps` is taken as its frame rate (no resampling) and only
-    serves to turn `start` seconds into a first image (round(start * fps)).
+    serves to turn `start` seconds into a first image (round(start * fps)). `num_frames` None takes every
+    image from there on.
     """
     folder = Path(folder)
     _check_request(folder, num_frames, height, width, fps, resize, start)
@@ -212,6 +215,13 @@ def decode_image_folder(
         raise InputError(f"frame folder {folder}: start={start} s needs an fps (the frame rate of the images)")
     first = int(round(start * fps)) if fps else 0
     images = list_folder_images(folder)[0][first:]
+    if num_frames is None:
+        num_frames = len(images)
+        if num_frames == 0:
+            raise InputError(f"frame folder {folder} has no image from image {first} on (start={start} s)")
+        all_frames = True
+    else:
+        all_frames = False
     if len(images) < num_frames:
         raise InputError(
             f"frame folder {folder} is too short: it has only {len(images)} images from image {first} on, "
@@ -242,6 +252,7 @@ def decode_image_folder(
         "source": str(folder),
         "kind": "image_folder",
         "num_frames": num_frames,
+        "all_frames": all_frames,
         "height": height,
         "width": width,
         "resize": resize,
@@ -265,14 +276,15 @@ def extract_frames(
     video: str | Path,
     out_dir: str | Path,
     *,
-    num_frames: int,
+    num_frames: int | None,
     fps: float | None = None,
     height: int,
     width: int,
     resize: str = "crop",
     start: float = 0.0,
 ) -> dict[str, Any]:
-    """Write `num_frames` model-sized frames of `video` (a video file or an image folder) to `out_dir`.
+    """Write `num_frames` model-sized frames of `video` (a video file or an image folder) to `out_dir`
+    (None: every frame from `start` on).
 
     `out_dir` receives 00000.png..., probe.json (the probe) and ffmpeg.json (binary and exact argv), all
     atomically: the folder appears complete or not at all. Returns the metadata dict.

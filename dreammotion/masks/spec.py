@@ -152,9 +152,12 @@ def _parse_points(text: str, context: str) -> PointsPrompt:
     return PointsPrompt(points=tuple(points), labels=tuple(labels), frame=frame, text=text)
 
 
-def validate_prompt(spec: PromptSpec, num_frames: int, height: int, width: int, context: str) -> None:
-    """Check that the prompt lies inside the clip: its frame exists and its box/points are in the frame."""
-    if spec.frame >= num_frames:
+def validate_prompt(spec: PromptSpec, num_frames: int | None, height: int, width: int, context: str) -> None:
+    """Check that the prompt lies inside the clip: its frame exists and its box/points are in the frame.
+
+    `num_frames` None: the clip's length is known only once decoded (``frames.num_frames: all``), so the
+    frame is checked by the masks job, against the decoded frames."""
+    if num_frames is not None and spec.frame >= num_frames:
         raise spec_error(
             context,
             f"mask spec {spec.text!r}: frame {spec.frame} does not exist "

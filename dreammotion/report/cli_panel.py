@@ -1,8 +1,9 @@
 """``dreammotion panel``: the report's view of one edit (side-by-side panel, loss curves, HTML page).
 
 Writes into ``--out-dir``: ``panel.gif`` and ``panel.mp4`` (input | mask overlay | edit | upsampled |
-ground truth), ``loss.png`` (the curves of the edit's log.csv) and ``panel.html`` (both embedded, with
-the prompts and the edit's metrics).
+ground truth), ``loss.png`` (the curves of the edit's log.csv), ``frames.png`` (per-frame plots with the
+window borders of a long clip marked) and ``panel.html`` (all embedded, with the prompts and the edit's
+metrics).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-csv", required=True, type=Path, help="per-iteration losses of the edit (log.csv)")
     p.add_argument("--edit-json", required=True, type=Path, help="edit.json of the edit (prompts, settings)")
     p.add_argument("--fps", type=float, default=8.0, help="frame rate of the input clip in the panel")
-    p.add_argument("--out-dir", required=True, type=Path, help="writes panel.gif, panel.mp4, loss.png, panel.html")
+    p.add_argument("--out-dir", required=True, type=Path,
+                   help="writes panel.gif, panel.mp4, loss.png, frames.png, panel.html")
 
 
 # The keys of edit.json the page shows.
@@ -59,9 +61,19 @@ def _details(edit_info: dict, upsample_info: dict | None) -> dict[str, str]:
     return details
 
 
+def _per_frame_clips(clips) -> dict:
+    """The clips the per-frame plot compares: the edit (at the model's size and frame count, before any
+    upsampling), the input, and the ground truth where the row has one."""
+    chosen = {"edit": clips.edit, "input": clips.input}
+    if clips.ground_truth is not None and len(clips.ground_truth) == len(clips.edit):
+        chosen["ground truth"] = clips.ground_truth
+    return chosen
+
+
 def run(args: argparse.Namespace) -> int:
     from dreammotion.report.curves import write_loss_curves
     from dreammotion.report.page import panel_page, write_page
+    from dreammotion.report.per_frame import write_per_frame_plot
     from dreammotion.report.panel import build_panel, load_panel_clips, write_panel
 
     edit_info = read_edit_record(args.edit_json, EDIT_JSON_KEYS)
@@ -79,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
     out = args.out_dir
     write_panel(panel, out / "panel.gif", out / "panel.mp4", fps=fps)
     write_loss_curves(args.log_csv, out / "loss.png", title)
+    write_per_frame_plot(_per_frame_clips(clips), metrics, edit_info["settings"], out / "frames.png", title)
     columns = clips.labelled()[1]
-    page = panel_page(out / "panel.gif", out / "loss.png", title, _details(edit_info, upsample_info), columns, metrics)
+    page = panel_page(out / "panel.gif", out / "loss.png", title, _details(edit_info, upsample_info), columns, metrics,
+                      per_frame_png=out / "frames.png")
     write_page(page, out / "panel.html")
     print(f"panel {panel.shape[0]}x{panel.shape[1]}x{panel.shape[2]} at {fps:g} fps in {out}")
     return 0

@@ -75,17 +75,27 @@ def panel_page(
     details: dict[str, str],
     columns: list[str] | None = None,
     metrics: dict[str, dict] | None = None,
+    per_frame_png: str | Path | None = None,
 ) -> str:
     """HTML of one row: `details` (prompts, method...) as a list, the panel GIF (its `columns` named in the
-    heading), the row's metrics (when given), then the loss curves."""
+    heading), the row's metrics (when given), the per-frame plots with the window borders (when given),
+    then the loss curves."""
     heading = " | ".join(columns) if columns else "side-by-side panel"
     rows = "\n".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in details.items())
     metrics_section = f"<h2>metrics</h2>\n{metrics_table_html(metrics)}\n" if metrics is not None else ""
+    per_frame_section = ""
+    if per_frame_png is not None:
+        per_frame_section = (
+            "<h2>per frame (dashed: window borders of a long clip)</h2>\n"
+            f"<img id=\"per-frame\" alt=\"per-frame plots of {html.escape(title)}\" "
+            f"src=\"{data_uri(per_frame_png, 'image/png')}\">\n"
+        )
     body = (
         f"<h1>{html.escape(title)}</h1>\n<dl>\n{rows}\n</dl>\n"
         f"<h2>{html.escape(heading)}</h2>\n"
         f"<img id=\"panel\" alt=\"side-by-side panel of {html.escape(title)}\" src=\"{data_uri(panel_gif, 'image/gif')}\">\n"
         f"{metrics_section}"
+        f"{per_frame_section}"
         "<h2>loss curves</h2>\n"
         f"<img id=\"loss-curves\" alt=\"loss curves of {html.escape(title)}\" src=\"{data_uri(loss_png, 'image/png')}\">\n"
     )

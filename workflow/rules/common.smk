@@ -12,7 +12,7 @@ from snakemake.utils import validate
 from dreammotion.edit.config import merged_settings
 from dreammotion.layout import Layout
 from dreammotion.tables.run_summary import Job, summarise_run
-from dreammotion.validate import ConfigSources, check_config, check_run, print_notes
+from dreammotion.validate import ConfigSources, check_config, check_run, clip_frames, print_notes
 
 CONFIG_SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 SOURCES = ConfigSources.from_snakemake(
@@ -85,12 +85,14 @@ def metrics_job_arg():
 
 
 def edit_settings(variant, row_id):
-    """Library defaults <- config `edit` <- the variant's overrides <- the manifest row's overrides.
+    """Library defaults <- config `edit` <- the variant's overrides <- the manifest row's overrides, with
+    `window: auto` resolved from the model (dreammotion.edit.config.resolve_windows).
 
     The start-up checks built an EditConfig from these very settings (dreammotion.validate).
     """
     row = ROWS[row_id]
-    return merged_settings(config["edit"], config["variants"][variant], row.overrides, row.seed)
+    return merged_settings(config["edit"], config["variants"][variant], row.overrides, row.seed,
+                           model_window=CHECKED.model_window, clip_frames=clip_frames(config["frames"]))
 
 
 def variant_method(variant):

@@ -84,6 +84,13 @@ rule panel:
             subcategory="{variant}",
             labels={"row": "{id}"},
         ),
+        per_frame=report(
+            f"{RESULTS}/report/{{variant}}/{{id}}/frames.png",
+            caption="../report/per_frame.rst",
+            category="2. Loss curves",
+            subcategory="{variant} (per frame, window borders)",
+            labels={"row": "{id}"},
+        ),
     log:
         LAYOUT.log("panel", variant="{variant}", id="{id}"),
     params:

@@ -1,0 +1,65 @@
+"""bench/long/seams.py's measures of seams at window borders (the numbers in bench/long/README.md)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from dreammotion.edit.windows import Windows
+
+SCRIPT = Path(__file__).parents[1] / "bench" / "long" / "seams.py"
+
+
+@pytest.fixture(scope="module")
+def seams():
+    spec = importlib.util.spec_from_file_location("seams_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+WINDOWS = Windows.for_clip(32, 8, 4)
+
+
+def route(psnr, flicker=None):
+    return {"psnr": list(psnr), "flicker": list(flicker or [0.0] * len(psnr)), "seconds": 1.0}
+
+
+def test_a_dip_at_the_borders_is_found_and_a_slow_trend_is_not(seams):
+    borders, interior = seams.frame_classes(WINDOWS)
+    assert borders == WINDOWS.borders() and sorted(borders + interior) == list(range(32))
+    trend = [20 + 0.3 * f for f in range(32)]  # quality changing slowly along the clip: no seam
+    assert max(abs(d) for d in seams.local_drops(trend, borders)) < 0.5
+    dipped = [30.0 - (2.0 if f in borders else 0.0) for f in range(32)]  # 2 dB lower on every border frame
+    assert seams.local_drops(dipped, borders) == [2.0] * len(borders)
+    summary = seams.route_summary([route(dipped)], WINDOWS)
+    assert summary["border_minus_interior_db"] == -2.0 and summary["local_drop_worst_db"] == 2.0
+    assert summary["border_frames_over_0.5db_local_drop"] == len(borders)
+
+
+def test_shifted_run_prices_the_border_position_of_the_same_frame(seams):
+    # The joint run is 1 dB worse on its border frames; the shifted run sees the same frames off its borders.
+    joint = [30.0 - (1.0 if f in WINDOWS.borders() else 0.0) for f in range(32)]
+    shifted = [30.0] * 32
+    edit = {"clip": 0, "source_psnr": 10.0, "joint": route(joint), "shifted": route(shifted), "naive": route(shifted)}
+    drops = seams.shift_drops([edit], WINDOWS)
+    assert len(drops) == len(WINDOWS.borders()) and set(drops) == {1.0}
+    summary = seams.summarise([edit], WINDOWS)
+    assert summary["joint_border_cost_db"]["mean"] == 1.0 and summary["joint_minus_naive_border_db"] == -1.0
+
+
+def test_merge_refuses_runs_of_other_settings_or_the_same_clip(seams, tmp_path):
+    base = {"windows": WINDOWS.describe(), "settings": {"iterations": 30}, "seed": 0, "frames": 32, "command": "c"}
+    edit = {"source_psnr": 10.0, "joint": route([30.0] * 32), "naive": route([29.0] * 32)}
+    paths = []
+    for clip in (0, 1):
+        paths.append(tmp_path / f"clip{clip}.json")
+        paths[-1].write_text(json.dumps({**base, "edits": [{**edit, "clip": clip}]}))
+    merged = seams.merge(type("Args", (), {"inputs": [str(p) for p in paths]}))
+    assert [e["clip"] for e in merged["edits"]] == [0, 1] and merged["summary"]["joint"]["clips"] == 2
+    with pytest.raises(SystemExit, match="share a clip"):
+        seams.merge(type("Args", (), {"inputs": [str(paths[0])] * 2}))
+    paths[1].write_text(json.dumps({**base, "frames": 64, "edits": [{**edit, "clip": 1}]}))
+    with pytest.raises(SystemExit, match="frames"):
+        seams.merge(type("Args", (), {"inputs": [str(p) for p in paths]}))
