@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     gpu_claim = select_gpu_for_job(args.gpu_lock_dir, args.local_gpus)  # noqa: F841
     import torch
 
-    from dreammotion.io.video import write_video
+    from dreammotion.io.write import write_video
 
     started = time.perf_counter()
     frames = read_frames(args.frames)
