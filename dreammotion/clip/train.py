@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from dreammotion.clip import MODEL_NAME
 from dreammotion.clip.inputs import AUGMENT, appearance_key, augment, motion_images_torch, to_pixel_values
 from dreammotion.clip.model import IMAGE_SIZE, build_clip, load_weights, n_parameters, save_clip
-from dreammotion.prior.train import write_archive
+from dreammotion.prior.train import earlier_runs, lr_scale, run_totals, write_archive
 from dreammotion.synthetic.captions import MAX_TOKENS, caption
 from dreammotion.synthetic.render import HELD_OUT_PAIRS, render_batch_torch, sample_spec, specs_to_tensors
 
@@ -179,8 +179,7 @@ def resolve_device(name: str) -> torch.device:
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     trainer = Trainer(args, device)
-    previous = trainer.previous
-    previous_runs = previous.get("previous_runs", []) + ([_run_summary(previous)] if previous else [])
+    previous_runs = earlier_runs(trainer.previous)
     print(f"parameters: {trainer.n_params}", flush=True)
     budget = args.minutes * 60
     log: list[dict] = []
@@ -208,9 +207,7 @@ def run(args: argparse.Namespace) -> int:
             "loss_log": log,
             "init_from": str(args.init_from) if args.init_from else None,
             "previous_runs": previous_runs,
-            "total_steps": step + sum(r["steps"] for r in previous_runs),
-            "total_clips_seen": step * args.batch + sum(r["clips_seen"] for r in previous_runs),
-            "total_train_seconds": round(seconds + sum(r["train_seconds"] for r in previous_runs), 1),
+            **run_totals(previous_runs, step, step * args.batch, seconds),
         }
         save_clip(args.out, trainer.model, trainer.tokenizer, trainer.processor, info)
         if args.archive:
@@ -221,9 +218,8 @@ def run(args: argparse.Namespace) -> int:
         elapsed = time.time() - start
         if elapsed >= budget or (args.max_steps and step >= args.max_steps):
             break
-        progress = min(elapsed / budget, 1.0)  # warm-up, then cosine decay to 10% over the budget
-        lr_scale = min(1.0, (step + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-        frame_loss, clip_loss = trainer.step(trainer.batch(), args.lr * lr_scale)
+        lr = args.lr * lr_scale(step, args.warmup, min(elapsed / budget, 1.0))
+        frame_loss, clip_loss = trainer.step(trainer.batch(), lr)
         losses.append(torch.stack([frame_loss, clip_loss]))
         step += 1
         if step % args.log_every == 0 or step < 4:
@@ -233,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
             means = values.mean(dim=0).tolist()
             entry = {"step": step, "seconds": round(time.time() - start, 1), "frame_loss": round(means[0], 4),
                      "clip_loss": round(means[1], 4), "logit_scale": round(trainer.model.logit_scale.exp().item(), 2),
-                     "lr": round(args.lr * lr_scale, 7), "clips_per_s": round(step * args.batch / (time.time() - start), 1)}
+                     "lr": round(lr, 7), "clips_per_s": round(step * args.batch / (time.time() - start), 1)}
             log.append(entry)
             losses = []
             print(json.dumps(entry), flush=True)
@@ -244,10 +240,6 @@ def run(args: argparse.Namespace) -> int:
         raise RuntimeError(f"no training step fitted in --minutes {args.minutes}")
     checkpoint(final=True)
     return 0
-
-
-def _run_summary(info: dict) -> dict:
-    return {k: info.get(k) for k in ("steps", "batch", "clips_seen", "train_seconds", "device", "args")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -410,11 +410,30 @@ class Trainer:
         return loss.detach(), mse.detach()
 
 
+def lr_scale(step: int, warmup: int, progress: float) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to 10% of the peak as `progress`
+    (elapsed / wall-clock budget) goes from 0 to 1."""
+    return min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def earlier_runs(previous: dict) -> list[dict]:
+    """The runs behind an --init-from model's training.json (its own earlier runs, then itself)."""
+    return previous.get("previous_runs", []) + ([_run_summary(previous)] if previous else [])
+
+
+def run_totals(previous_runs: list[dict], steps: int, clips: int, seconds: float) -> dict:
+    """training.json's totals: this run plus every earlier one."""
+    return {
+        "total_steps": steps + sum(r["steps"] for r in previous_runs),
+        "total_clips_seen": clips + sum(_clips(r) for r in previous_runs),
+        "total_train_seconds": round(seconds + sum(r["train_seconds"] for r in previous_runs), 1),
+    }
+
+
 def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     trainer = trainer_class(args, device)
-    previous = trainer.previous
-    previous_runs = previous.get("previous_runs", []) + ([_run_summary(previous)] if previous else [])
+    previous_runs = earlier_runs(trainer.previous)
     print(f"parameters: {trainer.n_params}", flush=True)
     budget = args.minutes * 60
     log: list[dict] = []
@@ -440,9 +459,7 @@ def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int
             "loss_log": log,
             "init_from": str(args.init_from) if args.init_from else None,
             "previous_runs": previous_runs,
-            "total_steps": step + sum(r["steps"] for r in previous_runs),
-            "total_clips_seen": step * args.batch + sum(_clips(r) for r in previous_runs),
-            "total_train_seconds": round(time.time() - start + sum(r["train_seconds"] for r in previous_runs), 1),
+            **run_totals(previous_runs, step, step * args.batch, time.time() - start),
         }
         save_model(args.out, trainer.unet, trainer.text_encoder, trainer.tokenizer, trainer.scheduler,
                    trainer.autoencoder, info, trainer.extra_json())
@@ -456,10 +473,8 @@ def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int
         elapsed = time.time() - start
         if elapsed >= budget or (args.max_steps and step >= args.max_steps):
             break
-        # Warm-up, then cosine decay to 10% over the wall-clock budget.
-        progress = min(elapsed / budget, 1.0)
-        lr_scale = min(1.0, (step + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-        loss, mse = trainer.step(*trainer.batch(), lr=args.lr * lr_scale)
+        lr = args.lr * lr_scale(step, args.warmup, min(elapsed / budget, 1.0))
+        loss, mse = trainer.step(*trainer.batch(), lr=lr)
         losses.append(mse)
         step += 1
         if step % args.log_every == 0 or step < 4:
@@ -467,7 +482,7 @@ def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int
             if not torch.isfinite(values).all():
                 raise FloatingPointError(f"training loss is not finite between steps {step - len(losses) + 1} and {step}")
             entry = {"step": step, "seconds": round(time.time() - start, 1), "mse": round(values.mean().item(), 5),
-                     "lr": round(args.lr * lr_scale, 7), "clips_per_s": round(step * args.batch / (time.time() - start), 1)}
+                     "lr": round(lr, 7), "clips_per_s": round(step * args.batch / (time.time() - start), 1)}
             log.append(entry)
             losses = []
             print(json.dumps(entry), flush=True)
