@@ -3,7 +3,7 @@
 #   bash bench/upsample/gpu_session.sh ARGS     ARGS go to dreammotion.upsample.train_refiner (e.g. --minutes 7)
 # Runs on the lent GPU machine; carry .whl (diffusers comes as a wheel). Writes under $OUT:
 #   refiner.tar.part*   the model folder (unpack: cat refiner.tar.part* | tar x)
-#   train.log, evaluate.json (16 clips: PSNR / SSIM / object colour error of v2v and of resize), gpu.txt
+#   train.log, evaluate_steps{1,4,25}.json (16 clips: PSNR / SSIM / object colour error of v2v and of resize), gpu.txt
 set -uo pipefail
 PYTHON=${PYTHON:-python3}
 SITE=${SITE:-/tmp/site}
@@ -15,6 +15,10 @@ mkdir -p "$OUT"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv | tee "$OUT/gpu.txt"
 "$PYTHON" -m dreammotion.upsample.train_refiner --out "$model" --archive "$OUT/refiner" "$@" 2>&1 | tee "$OUT/train.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
-"$PYTHON" -m dreammotion.upsample.evaluate "$model" --num-clips "${REFINER_EVAL_N:-16}" --device "${REFINER_DEVICE:-auto}" \
-  --out "$OUT/evaluate.json" 2>&1 | tail -30 | tee "$OUT/evaluate.log"
+# The recommended number of DDIM steps is measured, not assumed: one step from pure noise gives the
+# model's posterior-mean estimate (the best PSNR a perfect model can reach), many give a sample.
+for steps in ${REFINER_EVAL_STEPS:-1 4 25}; do
+  "$PYTHON" -m dreammotion.upsample.evaluate "$model" --num-clips "${REFINER_EVAL_N:-16}" --steps "$steps" \
+    --device "${REFINER_DEVICE:-auto}" --out "$OUT/evaluate_steps$steps.json" 2>&1 | grep mean_ | tee -a "$OUT/evaluate.log"
+done
 ls -la "$OUT"

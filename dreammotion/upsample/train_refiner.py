@@ -40,13 +40,16 @@ class RefinerTrainer(train.Trainer):
         args = self.args
         high, low, captions = render_refiner_batch(self.rng, args.batch, args.size, self.device, args.caption_dropout)
         factor, scale = self.autoencoder.config.factor, self.autoencoder.config.scaling_factor
-        condition = lanczos_upsample_torch(low, args.size, args.size) / 127.5 - 1.0  # (B, 3, F, H, W)
-        sigma = torch.rand(condition.shape[0], 1, 1, 1, 1, device=self.device) * args.condition_noise
-        condition = condition + sigma * torch.randn_like(condition)
-        condition = train.pack_latents(condition, factor) * scale
+        resized = lanczos_upsample_torch(low, args.size, args.size) / 127.5 - 1.0  # (B, 3, F, H, W)
+        sigma = torch.rand(resized.shape[0], 1, 1, 1, 1, device=self.device) * args.condition_noise
+        condition = train.pack_latents(resized + sigma * torch.randn_like(resized), factor) * scale
         target = train.pack_latents(high / 127.5 - 1.0, factor) * scale
         if args.residual_scale > 0:
-            target = (target - condition) * args.residual_scale
+            # The residual is taken against the *clean* resize: against the noise-augmented condition
+            # it would hold -residual_scale x the augmentation noise (up to 0.4 here, more than the
+            # residual itself), and the model would spend itself on removing noise that inference
+            # never adds (first GPU run: v2v 28.4 dB vs resize 32.9, bench/upsample/NOTES.md).
+            target = (target - train.pack_latents(resized, factor) * scale) * args.residual_scale
         return target, train.token_ids(self.tokenizer, captions, self.device), condition
 
     def extra_json(self) -> dict:
