@@ -18,6 +18,7 @@ STAGES = {
     "masks": ("dreammotion.masks.cli", "one mask per frame from a manifest mask spec"),
     "encode": ("dreammotion.edit.cli_encode", "VAE-encode frames to latents"),
     "edit": ("dreammotion.edit.cli_edit", "DreamMotion optimisation of one manifest row"),
+    "edit-batch": ("dreammotion.edit.cli_edit_batch", "DreamMotion optimisation of several rows as one batch"),
     "decode": ("dreammotion.edit.cli_decode", "decode edited latents to frames, video and side-by-side"),
     "upsample": ("dreammotion.upsample.cli", "cascade upsampling of an edited clip"),
     "metrics": ("dreammotion.metrics.cli", "metrics of one edit"),

@@ -22,6 +22,7 @@ FAILURE_RECORDS = {
     "encode": "failures/videos/{video}.encode.json",
     "ground_truth_frames": "failures/ground_truth/{id}.json",
     "edit": "failures/{variant}/{id}.edit.json",
+    "edit_batch": "failures/{variant}/{batch}.edit_batch.json",
     "decode": "failures/{variant}/{id}.decode.json",
     "upsample": "failures/{variant}/{id}.upsample.json",
     "metrics": "failures/{variant}/{id}.metrics.json",
@@ -39,6 +40,7 @@ LOGS = {
     "encode": "logs/encode/{video}.log",
     "ground_truth_frames": "logs/ground_truth/{id}.log",
     "edit": "logs/edit/{variant}/{id}.log",
+    "edit_batch": "logs/edit_batch/{variant}/{batch}.log",
     "decode": "logs/decode/{variant}/{id}.log",
     "upsample": "logs/upsample/{variant}/{id}.log",
     "metrics": "logs/metrics/{variant}/{id}.log",
@@ -93,6 +95,11 @@ class Layout:
     def checkpoint(self, variant: str, edit_id: str) -> str:
         """The edit's checkpoint while it runs (deleted once the edit is done)."""
         return self._path(f"checkpoints/{variant}/{edit_id}.pt")
+
+    def edit_batch_dir(self, variant: str, batch: str) -> str:
+        """What one batch job (several rows' edits optimised together) made: a folder per row
+        (its staged result or failure, which the row's own edit job takes over) and batch.json."""
+        return self._path(f"batches/{variant}/{batch}")
 
     def upsampled_dir(self, variant: str, edit_id: str) -> str:
         return self._path(f"upsampled/{variant}/{edit_id}")

@@ -55,7 +55,7 @@ DEFAULT_METHOD = "dreammotion"
 EDIT_RECORD_KEYS = (
     "id", "variant", "source_prompt", "target_prompt", "method", "method_settings", "settings", "model",
     "device", "dtype", "runtime_s", "peak_memory_mib", "peak_memory_kind", "resumed_from_iteration",
-    "final_losses", "torch", "python",
+    "final_losses", "batch_size", "torch", "python",
 )
 
 
@@ -78,11 +78,14 @@ def edit_record(
     final_losses: dict,
     torch_version: str,
     python_version: str,
+    batch_size: int = 1,
 ) -> dict:
     """The content of one ``edit.json``.
 
     method: the edit method that ran ("dreammotion" or "sdedit"); method_settings: that method's own
     settings beyond the EditConfig ``settings`` (SDEdit: strength and steps; DreamMotion: none).
+    batch_size: edits optimised together in one job (``dreammotion edit-batch``); runtime_s and the
+    peak memory are then the batch's, so an edit's share of the time is runtime_s / batch_size.
     """
     return {
         "id": edit_id,
@@ -100,6 +103,7 @@ def edit_record(
         "peak_memory_kind": peak_memory_kind,
         "resumed_from_iteration": resumed_from_iteration,
         "final_losses": final_losses,
+        "batch_size": batch_size,
         "torch": torch_version,
         "python": python_version,
     }

@@ -4,6 +4,8 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 from dreammotion.layout import FAILURE_RECORDS, LOGS, ROW_JOBS, Layout
 from dreammotion.tables.run_summary import Job, failure_paths
 
@@ -22,20 +24,23 @@ def test_every_rule_builds_its_command_with_the_failure_record_helper():
     """A rule that runs `python -m dreammotion` has its params from dm_params and its shell from dm_shell."""
     for smk in sorted(set((REPO / "workflow" / "rules").glob("*.smk")) - {REPO / "workflow" / "rules" / "common.smk"}):
         text = smk.read_text()
-        shells = len(re.findall(r"^    shell:$", text, re.M))
+        shells = len(re.findall(r"^\s+shell:$", text, re.M))  # rules inside an `if` are indented more
         assert text.count("dm_shell(") == shells, f"{smk.name}: a rule's shell does not come from dm_shell"
         assert text.count("**dm_params(") == shells, f"{smk.name}: a rule's params do not come from dm_params"
 
 
-def test_rules_and_run_summary_agree_on_every_failure_path(tmp_path, tiny_model_dir):
-    """Dry-run the workflow (upsampling on, a row with ground truth): every failure record a row's jobs
-    write is one the run summary looks for, and each it looks for is written by a job of the row."""
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_rules_and_run_summary_agree_on_every_failure_path(tmp_path, tiny_model_dir, batch_size):
+    """Dry-run the workflow (upsampling on, a row with ground truth; edits one job per row, or both rows in
+    one batch job): every failure record a row's jobs write is one the run summary looks for, and each it
+    looks for is written by a job of the row. (A batch job that fails writes its rows' edit records.)"""
     from test_workflow import make_project, snakemake
 
     rows = ("id,video,source_prompt,target_prompt,mask,seed,ground_truth\n"
             'red2blue,clips/red square,a red square,a blue square,"box=1,3,11,11@0",1,clips/green\n'
             "green2red,clips/green,a green square,a red square,none,2,\n")
-    work = make_project(tmp_path, tiny_model_dir, rows=rows, extra_config={"upsample": {"method": "resize"}})
+    work = make_project(tmp_path, tiny_model_dir, rows=rows,
+                        extra_config={"upsample": {"method": "resize"}, "edit_batch_size": batch_size})
     dry = snakemake(work, "-n", "-p", "--forceall")
     written = set()
     for line in (dry.stdout + dry.stderr).splitlines():
@@ -48,7 +53,9 @@ def test_rules_and_run_summary_agree_on_every_failure_path(tmp_path, tiny_model_
     rows = load_manifest(work / "manifest.csv", REPO / "workflow" / "schemas" / "manifest.schema.yaml", workdir=work)
     jobs = [Job(row.id, "dreammotion", row.video_key, row.mask_key, "", "") for row in rows]
     looked_for = {path for job in jobs for path in failure_paths(Path("results"), job)}
-    row_jobs = {path for path in written if not re.search(r"\.(panel)\.json$|failures/(tables|report)/", str(path))}
+    row_jobs = {path for path in written
+                if not re.search(r"\.(panel|edit_batch)\.json$|failures/(tables|report)/", str(path))}
+    assert any(str(path).endswith(".edit_batch.json") for path in written) == (batch_size > 1)
     missing = looked_for - written
     # green2red has no ground truth: the summary may look for a record no job of that row writes
     assert missing == {Path("results/failures/ground_truth/green2red.json")}, missing

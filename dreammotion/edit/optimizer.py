@@ -58,6 +58,7 @@ class EditResult:
     peak_memory_kind: str
     resumed_from: int | None = None
     final: dict = field(default_factory=dict)
+    batch_size: int = 1  # edits optimised together (runtime_s and peak memory are the batch's)
 
 
 def latent_mask(masks: torch.Tensor | None, latent_shape: tuple[int, ...]) -> torch.Tensor:
@@ -182,6 +183,11 @@ class EditStep:
     context manager: entering installs the key-capturing processors, the temporal-attention slicing
     and activation checkpointing on the UNet (and freezes its weights: no activation is kept for
     weight gradients); leaving restores everything.
+
+    It edits a batch of B videos at once (``dreammotion_edit_batch``): x_src (B, C, F, h, w), mask
+    (B, 1, F, h, w), target and source embeddings (B, tokens, dim) or (tokens, dim) for all, and per
+    video its own timestep and noise. Each video's update is the one it would get alone (the UNet
+    treats the videos of a batch independently; the SSM losses are summed over videos, not averaged).
     """
 
     def __init__(
@@ -264,51 +270,73 @@ class EditStep:
             raise ValueError(f"window of shape {tuple(x_src.shape)}; this step edits {tuple(self.x_src.shape)}")
         self.x_src, self.mask = x_src, mask
 
+    def set_videos(self, x_src: torch.Tensor, mask: torch.Tensor, embeddings: PromptEmbeddings) -> None:
+        """Point the step at another batch of videos of the same frame count and size (an edit of a
+        batch that finished leaves it): the hooks stay installed."""
+        if x_src.shape[1:] != self.x_src.shape[1:]:
+            raise ValueError(f"videos of shape {tuple(x_src.shape[1:])}; this step edits {tuple(self.x_src.shape[1:])}")
+        self.x_src, self.mask, self.embeddings = x_src, mask, embeddings
+
+    @staticmethod
+    def _per_video(embedding: torch.Tensor, videos: int) -> torch.Tensor:
+        """(tokens, dim) for every video, or (videos, tokens, dim) -> (videos, tokens, dim)."""
+        if embedding.ndim == 2:
+            return embedding[None].expand(videos, -1, -1)
+        if embedding.shape[0] != videos:
+            raise ValueError(f"{embedding.shape[0]} prompt embeddings for {videos} videos")
+        return embedding
+
     def __call__(
-        self, x: torch.Tensor, t: int, noise: torch.Tensor, context: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+        self, x: torch.Tensor, t: int | torch.Tensor, noise: torch.Tensor,
+        context: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> IterationOutput:
-        """The update for x at timestep t with `noise`. context: see ``ssm_gradient``; after the call,
-        ``key_means`` holds this call's (edited, source) key means per layer (when ``record_key_means``),
-        to be a neighbour's context."""
+        """The update for x (B, C, F, h, w) at timestep t (an int, or one per video) with `noise` (x's
+        shape). context: see ``ssm_gradient`` (one video only); after the call, ``key_means`` holds
+        this call's (edited, source) key means per layer (when ``record_key_means``), to be a
+        neighbour's context."""
         if self.use_ssm and self.capture is None:
             raise RuntimeError("EditStep must be entered (with EditStep(...) as step:) before it is called")
+        if x.shape != self.x_src.shape or noise.shape != x.shape:
+            raise ValueError(f"x {tuple(x.shape)} and noise {tuple(noise.shape)} for source latents "
+                             f"{tuple(self.x_src.shape)}")
         cfg, unet, capture = self.config, self.unet, self.capture
-        a = self.alphas[t]
+        videos = x.shape[0]
+        t = torch.as_tensor(t, device=self.alphas.device).reshape(-1).expand(videos)
+        a = self.alphas[t].view(videos, 1, 1, 1, 1)
         sqrt_a, sqrt_1a = a.sqrt(), (1 - a).sqrt()
+        timesteps = t.to(self.device)
 
-        # 1) one batched no-grad pass: V-DDS predictions and the source video's keys.
+        # 1) one batched no-grad pass: V-DDS predictions and the source videos' keys.
         with torch.no_grad():
             x_t = sqrt_a * x.detach() + sqrt_1a * noise
             x_src_t = sqrt_a * self.x_src + sqrt_1a * noise
             branches = self._no_grad_branches(x_t, x_src_t)
             batch = torch.cat([b[1] for b in branches]).to(self.dtype)
-            batch_embeddings = torch.stack([b[2] for b in branches])
-            timesteps = torch.full((batch.shape[0],), t, device=self.device)
+            batch_embeddings = torch.cat([self._per_video(b[2], videos) for b in branches])
+            batch_timesteps = timesteps.repeat(len(branches))
             if capture is not None:
-                out = capture.run(unet, batch, timesteps, encoder_hidden_states=batch_embeddings, truncate=False)
-                source_keys = {n: k[-self.frames :] for n, k in capture.keys.items()}
+                out = capture.run(unet, batch, batch_timesteps, encoder_hidden_states=batch_embeddings, truncate=False)
+                source_keys = {n: k[-videos * self.frames :] for n, k in capture.keys.items()}
             else:
-                out = unet(batch, timesteps, encoder_hidden_states=batch_embeddings)
+                out = unet(batch, batch_timesteps, encoder_hidden_states=batch_embeddings)
             eps = {
-                name: to_epsilon(pred, video[0], sqrt_a, sqrt_1a, self.prediction_type)
-                for (name, video, _), pred in zip(branches, out.sample.float())
+                name: to_epsilon(pred, video, sqrt_a, sqrt_1a, self.prediction_type)
+                for (name, video, _), pred in zip(branches, out.sample.float().split(videos))
             }
             del out, batch
 
         # 2) with-grad pass over x_t | null: S-SSM and T-SSM. Fused, it runs to the end and also
         #    gives eps(x_t, null); otherwise it stops after the last key layer.
-        loss_s = loss_t = torch.zeros((), device=self.device)
+        loss_s = loss_t = torch.zeros(videos, device=self.device)
         ssm_grad = torch.zeros_like(x)
         if capture is not None:
             x_t_grad = sqrt_a * x + sqrt_1a * noise
             out = capture.run(
-                unet, x_t_grad.to(self.dtype), timesteps[:1], encoder_hidden_states=self.embeddings.null[None],
+                unet, x_t_grad.to(self.dtype), timesteps, encoder_hidden_states=self._per_video(self.embeddings.null, videos),
                 truncate=cfg.truncate_forward and not self.fuse,
             )
             if self.fuse:
-                eps["target_null"] = to_epsilon(
-                    out.sample.detach().float()[0], x_t[0], sqrt_a, sqrt_1a, self.prediction_type
-                )
+                eps["target_null"] = to_epsilon(out.sample.detach().float(), x_t, sqrt_a, sqrt_1a, self.prediction_type)
             del out  # frees what the tail after the last key layer saved for backward
             ssm_grad, loss_s, loss_t = ssm_gradient(capture.keys, source_keys, x, cfg, self.frames, gram=None,
                                                      context=context)
@@ -324,9 +352,9 @@ class EditStep:
             eps_target = eps["target_null"] + cfg.guidance_scale * (eps["target_cond"] - eps["target_null"])
             if cfg.score == "dds":
                 eps_source = eps["source_null"] + cfg.guidance_scale * (eps["source_cond"] - eps["source_null"])
-                score_grad = (eps_target - eps_source)[None]
+                score_grad = eps_target - eps_source
             else:  # SDS ablation: the target prediction against the injected noise
-                score_grad = (eps_target - noise[0])[None]
+                score_grad = eps_target - noise
             if cfg.mask_applies_to == "vdds":
                 score_grad = score_grad * self.mask
             update = score_grad + ssm_grad
@@ -345,40 +373,126 @@ def ssm_gradient(
     gram: bool | None = None,
     context: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """d(lambda_s S-SSM + lambda_t T-SSM)/dx, S-SSM and T-SSM, for keys computed from x with grad.
+    """d(lambda_s S-SSM + lambda_t T-SSM)/dx, and S-SSM and T-SSM per video ((B,) each), for keys
+    (B * frames, HW, C) computed from x (B, C, frames, h, w) with grad.
 
-    context: per key layer, (edited, source) key means (batch, Fc, C) of frames outside x (the
-    neighbouring window of a long video); T-SSM then also matches the similarities between x's frames
-    and those (``temporal_cross_ssm_loss``), and the returned T-SSM includes that term.
+    The loss is the sum of the videos' losses, so that each video's gradient is the one it would get
+    alone; a video whose loss is not finite gets no gradient (the caller reports it).
+
+    context: per key layer, (edited, source) key means (1, Fc, C) of frames outside x (the
+    neighbouring window of a long video, one video only); T-SSM then also matches the similarities
+    between x's frames and those (``temporal_cross_ssm_loss``), and the returned T-SSM includes that term.
 
     The gradient at the keys can be tiny (each of (HW)^2 similarity entries contributes a little; with
     a mean over entries it was ~1e-9 at ZeroScope size and underflowed to exactly zero in float16,
-    bench/NOTES.md). So the loss is
-    differentiated in float32 up to the keys first, and the UNet backward then runs on those key
-    gradients multiplied by a power of two that brings the largest to [1, 2); dividing by it at the end
-    is exact. In float32 the result is the same as plain autograd.
+    bench/NOTES.md). So the loss is differentiated in float32 up to the keys first, and the UNet
+    backward then runs on those key gradients multiplied, per video, by a power of two that brings the
+    video's largest to [1, 2); dividing by it at the end is exact. In float32 the result is the same as
+    plain autograd.
     """
     names = list(keys)
+    videos = next(iter(keys.values())).shape[0] // frames
+    if context and videos != 1:
+        raise ValueError(f"cross-window T-SSM context is for one video; got a batch of {videos}")
     keys32 = {n: keys[n].detach().float().requires_grad_(True) for n in names}
-    loss_s = sum(spatial_ssm_loss(keys32[n], source_keys[n], gram=gram) for n in names) / len(names)
-    loss_t = sum(temporal_ssm_loss(keys32[n], source_keys[n], frames) for n in names) / len(names)
+
+    def video(k: torch.Tensor, index: int) -> torch.Tensor:
+        return k[index * frames : (index + 1) * frames]
+
+    loss_s = torch.stack([
+        sum(spatial_ssm_loss(video(keys32[n], i), video(source_keys[n], i), gram=gram) for n in names) / len(names)
+        for i in range(videos)
+    ])
+    loss_t = torch.stack([
+        sum(temporal_ssm_loss(video(keys32[n], i), video(source_keys[n], i), frames) for n in names) / len(names)
+        for i in range(videos)
+    ])
     if context:
         loss_t = loss_t + sum(
             temporal_cross_ssm_loss(keys32[n], source_keys[n], frames, *context[n]) for n in names
         ) / len(names)
-    total = config.lambda_s * loss_s + config.lambda_t * loss_t
+    totals = config.lambda_s * loss_s + config.lambda_t * loss_t
+    finite = torch.isfinite(totals)
     zero = torch.zeros_like(x)
-    if not torch.isfinite(total):
-        return zero, loss_s.detach(), loss_t.detach()  # the caller reports the non-finite loss
-    key_grads = torch.autograd.grad(total, [keys32[n] for n in names])
-    peak = float(max(g.abs().max() for g in key_grads))
-    if peak == 0 or not math.isfinite(peak):
-        return (zero if peak == 0 else zero + float("nan")), loss_s.detach(), loss_t.detach()
-    scale = 2.0 ** -math.floor(math.log2(peak))
+    if not finite.any():
+        return zero, loss_s.detach(), loss_t.detach()
+    key_grads = torch.autograd.grad(totals[finite].sum(), [keys32[n] for n in names])
+    peaks = torch.stack([g.reshape(videos, -1).abs().amax(1) for g in key_grads]).amax(0).double().cpu()
+    usable = (peaks > 0) & torch.isfinite(peaks)
+    scale = torch.ones(videos, dtype=torch.float64)
+    scale[usable] = torch.exp2(-torch.floor(torch.log2(peaks[usable])))
+    per_video = (-1,) + (1,) * (x.ndim - 1)  # x is (videos, ...)
+    poisoned = torch.where(torch.isfinite(peaks), 0.0, float("nan")).float().view(per_video).to(x.device)
+    if not usable.any():
+        return zero + poisoned, loss_s.detach(), loss_t.detach()
+    per_row = scale.float().repeat_interleave(frames).view(-1, 1, 1).to(x.device)
     (grad,) = torch.autograd.grad(
-        [keys[n] for n in names], x, grad_outputs=[(g * scale).to(keys[n].dtype) for g, n in zip(key_grads, names)]
+        [keys[n] for n in names], x, grad_outputs=[(g * per_row).to(keys[n].dtype) for g, n in zip(key_grads, names)]
     )
-    return grad / scale, loss_s.detach(), loss_t.detach()
+    # a non-finite key gradient poisons its video's result, which the caller then reports
+    return grad / scale.float().view(per_video).to(x.device) + poisoned, loss_s.detach(), loss_t.detach()
+
+
+# Settings that each edit of a batch may have its own of: they act on the edit's own draws, optimiser
+# and bookkeeping. Every other EditConfig field shapes the step itself, which a batch shares.
+PER_EDIT_FIELDS = ("seed", "iterations", "checkpoint_every", "extra", "lr", "optimizer", "t_min", "t_max",
+                   "use_mask", "divergence_factor")
+
+
+@dataclass
+class EditJob:
+    """One edit of a batch (``dreammotion_edit_batch``). source_latents: (1, C, F, h, w); masks:
+    (F, H, W) in [0, 1] at frame resolution, or None (no mask)."""
+
+    source_latents: torch.Tensor
+    source_prompt: str
+    target_prompt: str
+    masks: torch.Tensor | None
+    config: EditConfig
+    checkpoint_path: str | Path | None = None
+    name: str = ""  # for messages: the manifest row id
+
+
+def step_settings(config: EditConfig) -> dict:
+    """The settings an edit shares with the others of its batch (all but ``PER_EDIT_FIELDS``)."""
+    return {k: v for k, v in config.to_dict().items() if k not in PER_EDIT_FIELDS}
+
+
+def batch_groups(jobs: list[EditJob]) -> list[list[int]]:
+    """Indices of `jobs` in groups that can run as one batch, in order of first appearance: the same
+    latent shape and step settings; a clip longer than its window (several windows) runs alone."""
+    groups: dict[str, list[int]] = {}
+    for index, job in enumerate(jobs):
+        windows = Windows.for_clip(job.source_latents.shape[2], job.config.window, job.config.window_overlap)
+        key = repr((tuple(job.source_latents.shape), sorted(step_settings(job.config).items())))
+        if len(windows.starts) > 1:
+            key = f"alone {index}"
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
+@dataclass
+class _EditState:
+    """An edit of a running batch: its latents (its own leaf and optimiser) and bookkeeping."""
+
+    job: EditJob
+    x_src: torch.Tensor
+    mask: torch.Tensor
+    target: torch.Tensor
+    source: torch.Tensor
+    x: torch.Tensor
+    optimizer: torch.optim.Optimizer
+    fingerprint: str
+    iteration: int = 0
+    log: list = field(default_factory=list)
+    resumed_from: int | None = None
+    elapsed_before: float = 0.0
+    source_std: float = 1.0
+    error: Exception | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.error is None and self.iteration < self.job.config.iterations
 
 
 def dreammotion_edit(
@@ -401,109 +515,201 @@ def dreammotion_edit(
     [0, 1] at frame resolution, or None (no mask). text_embeddings: optional {prompt: (tokens, dim)}
     cache, so that many rows share one text encoder pass per prompt. progress_every: when > 0, one
     printed line every that many iterations instead of the progress bar (for log files). fast_path:
-    how an iteration is computed (same result; default ``FastPath()``).
+    how an iteration is computed (same result; default ``FastPath()``). A diverging edit raises
+    ``NumericalError``.
     """
+    job = EditJob(source_latents, source_prompt, target_prompt, masks, config, checkpoint_path)
+    (result,) = dreammotion_edit_batch(model, [job], text_embeddings=text_embeddings, progress=progress,
+                                       progress_every=progress_every, fast_path=fast_path)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def dreammotion_edit_batch(
+    model,
+    jobs: list[EditJob],
+    *,
+    text_embeddings: dict[str, torch.Tensor] | None = None,
+    progress: bool = True,
+    progress_every: int = 0,
+    fast_path: FastPath | None = None,
+) -> list[EditResult | NumericalError]:
+    """Optimise several edits as one batch: each UNet call takes all their videos, and each edit keeps
+    its own prompts, mask, seed (timestep and noise draws), optimiser and checkpoint, so its result is
+    the one it gets alone (up to the rounding of batched kernels; tests/test_batch_edit.py).
+
+    The jobs must share the latent shape and step settings (``batch_groups`` sorts a list into such
+    groups); a clip longer than its window runs alone. Edits resumed from checkpoints at different
+    iterations run side by side, each leaving the batch when it is done. Returns, per job, its
+    ``EditResult`` or the ``NumericalError`` that stopped it (the others go on).
+    """
+    if not jobs:
+        return []
+    groups = batch_groups(jobs)
+    if len(groups) > 1:
+        raise ValueError(
+            f"these {len(jobs)} edits cannot run as one batch (latent shapes or step settings differ, or a clip "
+            f"has several windows); split them with batch_groups: {groups}"
+        )
     unet = model.unet
     device, dtype = model.device, model.dtype
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     started = time.perf_counter()
-
-    x_src = source_latents.detach().to(device, torch.float32)
-    mask = latent_mask(masks if config.use_mask else None, tuple(x_src.shape)).to(device)
-    windows = Windows.for_clip(x_src.shape[2], config.window, config.window_overlap)
-    first = windows.slices[0]
+    config = jobs[0].config  # the step settings, which all jobs share
+    alphas = model.alphas_cumprod.to(device, torch.float32)
+    for job in jobs:
+        if job.config.t_max >= len(alphas):
+            raise ValueError(f"t_max={job.config.t_max} is beyond the model's {len(alphas)} training timesteps")
+    cache = dict(text_embeddings or {})
 
     def embed(prompt: str) -> torch.Tensor:
-        if text_embeddings is not None and prompt in text_embeddings:
-            return text_embeddings[prompt].to(device, dtype)
-        return model.encode_prompt([prompt])[0].to(device, dtype)
+        if prompt not in cache:
+            cache[prompt] = model.encode_prompt([prompt])[0]
+        return cache[prompt].to(device, dtype)
 
-    embeddings = PromptEmbeddings(target=embed(target_prompt), source=embed(source_prompt), null=embed(""))
-    alphas = model.alphas_cumprod.to(device, torch.float32)
-    if config.t_max >= len(alphas):
-        raise ValueError(f"t_max={config.t_max} is beyond the model's {len(alphas)} training timesteps")
+    states = [_start_edit(job, device, embed) for job in jobs]
+    frames = states[0].x_src.shape[2]
+    windows = Windows.for_clip(frames, config.window, config.window_overlap)
+    first = windows.slices[0]
     prediction_type = model.scheduler.config.get("prediction_type", "epsilon")
+
+    def batch_of(active: list[_EditState]) -> tuple[torch.Tensor, torch.Tensor, PromptEmbeddings]:
+        embeddings = PromptEmbeddings(torch.stack([s.target for s in active]), torch.stack([s.source for s in active]),
+                                      embed(""))
+        return torch.cat([s.x_src for s in active]), torch.cat([s.mask for s in active]), embeddings
+
+    x_src, mask, embeddings = batch_of(states)
     step = EditStep(unet, x_src[:, :, first], embeddings, mask[:, :, first], alphas, config, fast_path, prediction_type)
-
-    x = x_src.clone().requires_grad_(True)
-    if config.optimizer == "sgd":
-        optimizer = torch.optim.SGD([x], lr=config.lr)
-    else:
-        optimizer = torch.optim.Adam([x], lr=config.lr)
-
-    fingerprint = config.fingerprint()
-    checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-    log: list[dict] = []
-    start, resumed_from, elapsed_before = 0, None, 0.0
-    state = (
-        _load_checkpoint(checkpoint_path, fingerprint, tuple(x.shape), config.iterations) if checkpoint_path else None
-    )
-    if state is not None:
-        with torch.no_grad():
-            x.copy_(state["x"].to(device))
-        optimizer.load_state_dict(state["optimizer"])
-        start = resumed_from = state["iteration"]
-        log = state["log"]
-        elapsed_before = state["elapsed_s"]
-
-    source_std = float(x_src.std()) or 1.0
+    rounds = max(s.job.config.iterations - s.iteration for s in states)
+    done_before = min(s.iteration for s in states)
+    label = "dreammotion edit" if len(jobs) == 1 else f"dreammotion edit x{len(jobs)}"
+    members: list[int] = [id(s) for s in states]
     with step:
-        bar = tqdm(range(start, config.iterations), desc="dreammotion edit",
-                   disable=not progress or progress_every > 0, initial=start, total=config.iterations)
-        for it in bar:
-            gen = _iteration_generator(config.seed, it)
-            t = int(torch.randint(config.t_min, config.t_max + 1, (1,), generator=gen))
-            noise = torch.randn(x.shape, generator=gen).to(device)
+        bar = tqdm(range(rounds), desc=label, disable=not progress or progress_every > 0)
+        for round_index in bar:
+            active = [s for s in states if s.active]
+            if not active:
+                break
+            if [id(s) for s in active] != members:  # an edit finished or failed: the batch shrinks
+                members = [id(s) for s in active]
+                x_src, mask, embeddings = batch_of(active)
+                step.set_videos(x_src, mask, embeddings)
+            draws = [_draws(s) for s in active]
+            t = torch.tensor([d[0] for d in draws])
+            noise = torch.cat([d[1] for d in draws]).to(device)
+            x = torch.cat([s.x.detach() for s in active]).requires_grad_(True)
             if len(windows.starts) == 1:
                 out = step(x, t, noise)
-            else:
-                out = windowed_update(step, x, x_src, mask, t, noise, windows, cross_window=config.cross_window_tssm)
-            _check_finite(it, loss_s=out.loss_s, loss_t=out.loss_t)
-            _check_finite(it, vdds_gradient=out.score_grad, ssm_gradient=out.ssm_grad)
-            x.grad = out.update
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
-            with torch.no_grad():
-                change = float((x - x_src).std())
-            row = {
-                "iteration": it,
-                "t": t,
-                "vdds_grad_norm": float(out.score_grad.norm()),
-                "loss_s": float(out.loss_s),
-                "loss_t": float(out.loss_t),
-                "ssm_grad_norm": float(out.ssm_grad.norm()),
-                "update_norm": float(out.update.norm()),
-                "latent_change": change,
-            }
-            log.append(row)
-            bar.set_postfix(loss_s=f"{row['loss_s']:.3g}", loss_t=f"{row['loss_t']:.3g}", change=f"{change:.3g}")
-            if progress_every > 0 and ((it + 1) % progress_every == 0 or it + 1 == config.iterations):
+            else:  # one clip (batch_groups keeps windowed clips alone)
+                out = windowed_update(step, x, x_src, mask, int(t[0]), noise, windows,
+                                      cross_window=config.cross_window_tssm)
+            del x
+            for index, state in enumerate(active):
+                try:
+                    _apply_update(state, out, index, int(t[index]))
+                except NumericalError as err:
+                    if len(jobs) == 1:
+                        raise
+                    state.error = err
+                    print(f"[dreammotion] {state.job.name or f'edit {states.index(state)}'}: {err}", flush=True)
+                    continue
+                if state.job.checkpoint_path and state.iteration % state.job.config.checkpoint_every == 0 \
+                        and state.active:
+                    _save_checkpoint(Path(state.job.checkpoint_path), state.x, state.optimizer, state.iteration,
+                                     state.fingerprint, state.log,
+                                     state.elapsed_before + time.perf_counter() - started)
+            lead = max(active, key=lambda s: s.iteration)
+            row = lead.log[-1] if lead.log else None
+            if row is not None:
+                bar.set_postfix(loss_s=f"{row['loss_s']:.3g}", loss_t=f"{row['loss_t']:.3g}",
+                                change=f"{row['latent_change']:.3g}")
+            done = round_index + 1
+            if progress_every > 0 and row is not None and ((done_before + done) % progress_every == 0 or done == rounds):
                 spent = time.perf_counter() - started
-                left = spent / (it + 1 - start) * (config.iterations - it - 1)
-                print(f"[dreammotion] iteration {it + 1}/{config.iterations}: {spent:.0f} s, ~{left:.0f} s left, "
-                      f"loss_s={row['loss_s']:.3g} loss_t={row['loss_t']:.3g} change={change:.3g}", flush=True)
-            if not math.isfinite(change) or change > config.divergence_factor * source_std:
-                raise NumericalError(
-                    f"iteration {it}: the edit diverged (latent change std {change:.3g} > "
-                    f"{config.divergence_factor} x source std {source_std:.3g}); lower lr"
-                )
-            if checkpoint_path and (it + 1) % config.checkpoint_every == 0 and it + 1 < config.iterations:
-                _save_checkpoint(checkpoint_path, x, optimizer, it + 1, fingerprint, log,
-                                 elapsed_before + time.perf_counter() - started)
+                left = spent / done * (rounds - done)
+                print(f"[dreammotion] iteration {done_before + done}/{done_before + rounds}: {spent:.0f} s, "
+                      f"~{left:.0f} s left, loss_s={row['loss_s']:.3g} loss_t={row['loss_t']:.3g} "
+                      f"change={row['latent_change']:.3g}", flush=True)
 
     peak, kind = peak_memory(device)
-    final = {k: log[-1][k] for k in ("loss_s", "loss_t", "vdds_grad_norm", "latent_change")} if log else {}
-    return EditResult(
-        latents=x.detach().cpu(),
-        log=log,
-        runtime_s=elapsed_before + time.perf_counter() - started,
-        peak_memory_mib=peak,
-        peak_memory_kind=kind,
-        resumed_from=resumed_from,
-        final=final,
-    )
+    runtime = time.perf_counter() - started
+    results: list[EditResult | NumericalError] = []
+    for state in states:
+        if state.error is not None:
+            results.append(state.error)
+            continue
+        log = state.log
+        final = {k: log[-1][k] for k in ("loss_s", "loss_t", "vdds_grad_norm", "latent_change")} if log else {}
+        results.append(EditResult(
+            latents=state.x.detach().cpu(), log=log, runtime_s=state.elapsed_before + runtime,
+            peak_memory_mib=peak, peak_memory_kind=kind, resumed_from=state.resumed_from, final=final,
+            batch_size=len(jobs),
+        ))
+    return results
+
+
+def _start_edit(job: EditJob, device: torch.device, embed) -> _EditState:
+    """An edit's latents, optimiser and mask, resumed from its checkpoint when it has a matching one."""
+    config = job.config
+    x_src = job.source_latents.detach().to(device, torch.float32)
+    if x_src.ndim != 5 or x_src.shape[0] != 1:
+        raise ValueError(f"source latents of shape {tuple(x_src.shape)}; expected one video (1, C, F, h, w)")
+    mask = latent_mask(job.masks if config.use_mask else None, tuple(x_src.shape)).to(device)
+    x = x_src.clone().requires_grad_(True)
+    optimizer = torch.optim.SGD([x], lr=config.lr) if config.optimizer == "sgd" else torch.optim.Adam([x], lr=config.lr)
+    state = _EditState(job, x_src, mask, embed(job.target_prompt), embed(job.source_prompt), x, optimizer,
+                       config.fingerprint())
+    path = Path(job.checkpoint_path) if job.checkpoint_path else None
+    saved = _load_checkpoint(path, state.fingerprint, tuple(x.shape), config.iterations) if path else None
+    if saved is not None:
+        with torch.no_grad():
+            x.copy_(saved["x"].to(device))
+        optimizer.load_state_dict(saved["optimizer"])
+        state.iteration = state.resumed_from = saved["iteration"]
+        state.log = saved["log"]
+        state.elapsed_before = saved["elapsed_s"]
+    state.source_std = float(x_src.std()) or 1.0
+    return state
+
+
+def _draws(state: _EditState) -> tuple[int, torch.Tensor]:
+    """The edit's timestep and noise at its current iteration (from its own seed)."""
+    config = state.job.config
+    gen = _iteration_generator(config.seed, state.iteration)
+    t = int(torch.randint(config.t_min, config.t_max + 1, (1,), generator=gen))
+    return t, torch.randn(state.x.shape, generator=gen)
+
+
+def _apply_update(state: _EditState, out: IterationOutput, index: int, t: int) -> None:
+    """The optimiser step of video `index` of the batch's output, its log row and divergence check."""
+    it, config = state.iteration, state.job.config
+    part = slice(index, index + 1)
+    loss_s, loss_t = out.loss_s.reshape(-1)[index], out.loss_t.reshape(-1)[index]
+    _check_finite(it, loss_s=loss_s, loss_t=loss_t)
+    _check_finite(it, vdds_gradient=out.score_grad[part], ssm_gradient=out.ssm_grad[part])
+    state.x.grad = out.update[part]
+    state.optimizer.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        change = float((state.x - state.x_src).std())
+    state.log.append({
+        "iteration": it,
+        "t": t,
+        "vdds_grad_norm": float(out.score_grad[part].norm()),
+        "loss_s": float(loss_s),
+        "loss_t": float(loss_t),
+        "ssm_grad_norm": float(out.ssm_grad[part].norm()),
+        "update_norm": float(out.update[part].norm()),
+        "latent_change": change,
+    })
+    state.iteration = it + 1
+    if not math.isfinite(change) or change > config.divergence_factor * state.source_std:
+        raise NumericalError(
+            f"iteration {it}: the edit diverged (latent change std {change:.3g} > "
+            f"{config.divergence_factor} x source std {state.source_std:.3g}); lower lr"
+        )
 
 
 def _save_checkpoint(path: Path, x, optimizer, iteration: int, fingerprint: str, log: list[dict], elapsed_s: float) -> None:

@@ -72,7 +72,7 @@ METRICS: dict[str, MetricInfo] = {
     "centroid_error_px": MetricInfo(
         "centroid err (px)", False, "per-frame distance between ground-truth and estimated edited-object centroids"
     ),
-    "runtime_s": MetricInfo("runtime (s)", None, "wall-clock time of the edit, from edit.json"),
+    "runtime_s": MetricInfo("runtime (s)", None, "wall-clock time of the edit, from edit.json (of a batched edit: its share of the batch)"),
     "peak_memory_mib": MetricInfo("peak mem (MiB)", None, "peak accelerator memory of the edit, from edit.json"),
 }
 

@@ -4,6 +4,7 @@
 
 import json
 import os
+import re
 import shlex
 import sys
 
@@ -97,6 +98,55 @@ def edit_settings(variant, row_id):
 
 def variant_method(variant):
     return config["variants"][variant].get("method", "dreammotion")
+
+
+def edit_batches():
+    """{variant: {batch: [row ids]}}: with `edit_batch_size` > 1, the rows of each DreamMotion variant in
+    manifest order, that many to a batch job (`dreammotion edit-batch`, rule edit_batch); {} otherwise."""
+    size = config["edit_batch_size"]
+    if size <= 1:
+        return {}
+    ids = [row.id for row in MANIFEST]
+    chunks = {f"b{start // size:04d}": ids[start : start + size] for start in range(0, len(ids), size)}
+    return {variant: chunks for variant in config["variants"] if variant_method(variant) == "dreammotion"}
+
+
+EDIT_BATCHES = edit_batches()
+ROW_BATCH = {(variant, row_id): batch for variant, chunks in EDIT_BATCHES.items()
+             for batch, ids in chunks.items() for row_id in ids}
+
+
+def batched_variants_pattern():
+    """The wildcard constraint of the batched rules: exactly the variants that have batches."""
+    return "|".join(re.escape(variant) for variant in EDIT_BATCHES) or "(?!)"
+
+
+def batch_inputs(wc):
+    ids = EDIT_BATCHES[wc.variant][wc.batch]
+    return {
+        "latents": list(dict.fromkeys(LAYOUT.latents(ROWS[i].video_key) for i in ids)),
+        "masks": list(dict.fromkeys(LAYOUT.masks(ROWS[i].video_key, ROWS[i].mask_key) for i in ids)),
+    }
+
+
+def batch_jobs(wc):
+    """The --jobs of one batch job: per row what its own edit job would be asked (the same request, so
+    that the row's job recognises the staged result as its own)."""
+    jobs = []
+    for row_id in EDIT_BATCHES[wc.variant][wc.batch]:
+        row = ROWS[row_id]
+        jobs.append({
+            "id": row_id,
+            "latents": LAYOUT.latents(row.video_key),
+            "masks": LAYOUT.masks(row.video_key, row.mask_key),
+            "source_prompt": row.source_prompt,
+            "target_prompt": row.target_prompt,
+            "settings": edit_settings(wc.variant, row_id),
+            "staged": f"{LAYOUT.edit_batch_dir(wc.variant, wc.batch)}/{row_id}",
+            "checkpoint": LAYOUT.checkpoint(wc.variant, row_id),
+            "failure_record": LAYOUT.failure_record("edit", variant=wc.variant, id=row_id),
+        })
+    return as_arg(jobs)
 
 
 def dm_params(job):
