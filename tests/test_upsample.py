@@ -256,16 +256,27 @@ def test_evaluate_second_stage_runs_and_strength_zero_equals_resize(tiny_model_d
     assert noisy["mean_psnr_resize"] == result["mean_psnr_resize"]  # same seeded clips
 
 
-@pytest.mark.skipif(not (REPO / SECOND_STAGE_MODEL).is_dir(),
-                    reason=f"the shipped second-stage model {SECOND_STAGE_MODEL} does not exist yet (being trained)")
-@pytest.mark.xfail(
-    strict=True,
-    reason="the shipped 64x64 second stage is undertrained (656 steps, no GPU time left this session): "
-    "measured v2v 17.7 dB vs plain resize 33.8 dB to the ground truth; strict, so it alerts once it passes",
-)
+def test_shipped_second_stage_is_a_small_conditioned_refiner():
+    from dreammotion.models import load_t2v
+    from dreammotion.upsample.refiner import takes_condition
+    from dreammotion.upsample.v2v import recommended_settings
+
+    folder = REPO / SECOND_STAGE_MODEL
+    for file in folder.rglob("*"):
+        assert file.stat().st_size < 16 * 2**20, f"{file} is over 16 MiB"
+    model = load_t2v(folder)
+    assert takes_condition(model.unet) and model.scheduler.config.timestep_spacing == "trailing"
+    assert recommended_settings(model) == {"strength": 1.0, "steps": 1, "guidance_scale": 1.0}
+
+
 def test_shipped_second_stage_model_beats_plain_resize():
-    result = evaluate_second_stage(REPO / SECOND_STAGE_MODEL, num_clips=3, device="cpu")
-    assert result["mean_psnr_v2v"] > result["mean_psnr_resize"], result
+    """On clips it was not tuned on (seed 5; the committed evaluation used seed 0, 16 clips), the
+    shipped refiner at its recommended settings is closer to the 64x64 truth than Lanczos, in PSNR and
+    SSIM, and keeps the object's colour."""
+    result = evaluate_second_stage(REPO / SECOND_STAGE_MODEL, num_clips=4, seed=5, device="cpu")
+    assert result["mean_psnr_v2v"] > result["mean_psnr_resize"] + 0.5, result
+    assert result["mean_ssim_v2v"] > result["mean_ssim_resize"], result
+    assert result["mean_colour_error_v2v"] < result["mean_colour_error_resize"] + 2.0, result
 
 
 # -- the conditioned second stage (refiner) ----------------------------------------------------
@@ -325,3 +336,21 @@ def test_evaluate_uses_the_refiners_recommended_settings(tiny_refiner_dir):
     assert result["settings"]["steps"] == 2  # an explicit setting wins
     for key in ("psnr", "ssim", "colour_error"):
         assert np.isfinite(result[f"mean_{key}_v2v"]) and np.isfinite(result[f"mean_{key}_resize"])
+
+
+@pytest.mark.slow
+def test_workflow_v2v_takes_the_second_stages_own_settings_unless_the_config_sets_them(tmp_path, tiny_model_dir):
+    """upsample.strength / steps / guidance_scale left null: the job runs the model's recommendation
+    (an unconditioned model: 0.4 / 25 / 7.5); a value the config sets reaches the job."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_workflow import make_project, snakemake
+
+    work = make_project(tmp_path, tiny_model_dir,
+                        extra_config={"upsample": {"method": "v2v", "pretrained": str(tiny_model_dir), "steps": 3}})
+    target = "results/upsampled/dreammotion/green2red/upsample.json"
+    snakemake(work, target)
+    record = json.loads((work / target).read_text())
+    v2v = next(step for step in record["steps"] if step.get("step") == "v2v")
+    assert (v2v["strength"], v2v["steps"], v2v["guidance_scale"]) == (0.4, 3, 7.5), v2v

@@ -37,6 +37,12 @@ def denoise_from(
     x = latents.to(model.device, torch.float32)
     if len(timesteps) == 0:
         return x.cpu()
+    start = float(model.alphas_cumprod[int(timesteps[0])])
+    if strength == 1.0 and start > 0.01:
+        # "from pure noise" that is not: with timestep_spacing "leading", 1 step runs at t = 0 and
+        # 4 steps start at t = 750, so the model is told the input is nearly the (zero) start
+        print(f"[dreammotion] warning: strength 1 with {steps} steps starts at t = {int(timesteps[0])} "
+              f"(alpha_bar {start:.3f}), not at pure noise; set the scheduler's timestep_spacing to 'trailing'")
     gen = torch.Generator("cpu").manual_seed(seed)
     noise = torch.randn(x.shape, generator=gen).to(model.device)
     x = scheduler.add_noise(x, noise, timesteps[:1].to(model.device))

@@ -120,6 +120,10 @@ def build_model(size: int, preset: str = "base", seed: int = 0, head_size: int |
         prediction_type=prediction_type,
         clip_sample=False,
         set_alpha_to_one=False,
+        # The refiner runs with very few steps: "leading" spacing puts 1 step at t = 0 and 4 steps at
+        # t <= 750, never at pure noise; "trailing" starts at t = 999 (Lin et al. 2023). Training
+        # does not read it; the prior keeps the spacing its gates were measured with.
+        **({"timestep_spacing": "trailing"} if conditioned else {}),
     )
     return unet, text_encoder, tokenizer, scheduler, autoencoder
 

@@ -18,7 +18,7 @@ from dreammotion.io.frames import read_frames, write_frames
 from dreammotion.upsample.interpolate import SUBSTITUTES, make_interpolator
 from dreammotion.upsample.pipeline import METHODS, upsample_clip
 from dreammotion.upsample.resize import target_size
-from dreammotion.upsample.v2v import V2VSettings, load_second_stage
+from dreammotion.upsample.v2v import V2VSettings, load_second_stage, recommended_settings
 from dreammotion.utils.atomic import atomic_dir, write_json
 from dreammotion.utils.devices import select_gpu_for_job
 
@@ -36,9 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='second-stage model: JSON backend settings {"pretrained": ..., "device": ..., "dtype": ...} '
                         "or just a hub id / folder; required by v2v, optional SR model of interpolate+sr")
     p.add_argument("--prompt", default=None, help="target prompt of the edit (conditions the v2v pass)")
-    p.add_argument("--strength", type=float, default=0.4, help="fraction of the schedule the v2v pass re-noises to")
-    p.add_argument("--steps", type=int, default=25, help="DDIM steps over the full schedule")
-    p.add_argument("--guidance-scale", type=float, default=7.5)
+    p.add_argument("--strength", type=float, default=None,
+                   help="fraction of the schedule the v2v pass re-noises to (default: the model's recommendation, "
+                        "its second_stage.json, else 0.4)")
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps over the full schedule (default: as --strength; 25)")
+    p.add_argument("--guidance-scale", type=float, default=None, help="default: as --strength; 7.5")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vae-chunk", type=int, default=8, help="frames per VAE call (memory)")
     p.add_argument("--cpu-offload", action="store_true",
@@ -101,10 +103,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--method {args.method} with a second-stage model needs --prompt (the edit's target prompt)")
     second_stage, v2v_settings, load_seconds = None, None, 0.0
     if uses_model:
-        v2v_settings = V2VSettings(args.prompt, args.strength, args.steps, args.guidance_scale, args.seed, args.vae_chunk)
         load_started = time.perf_counter()
         second_stage = load_second_stage(parse_model_settings(args.model), cpu_offload=args.cpu_offload)
         load_seconds = time.perf_counter() - load_started
+        given = {"strength": args.strength, "steps": args.steps, "guidance_scale": args.guidance_scale}
+        chosen = {**recommended_settings(second_stage.model), **{k: v for k, v in given.items() if v is not None}}
+        v2v_settings = V2VSettings(args.prompt, chosen["strength"], int(chosen["steps"]), chosen["guidance_scale"],
+                                   args.seed, args.vae_chunk)
         if second_stage.compute_device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(second_stage.compute_device)
     interpolator = None

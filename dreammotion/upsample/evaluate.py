@@ -20,14 +20,11 @@ import numpy as np
 
 from dreammotion.metrics.groundtruth import psnr_per_frame, ssim_per_frame
 from dreammotion.synthetic import caption, render, sample_spec
-from dreammotion.upsample.refiner import read_refiner_info, takes_condition
+from dreammotion.upsample.refiner import takes_condition
 from dreammotion.upsample.resize import resize_frames
-from dreammotion.upsample.v2v import V2VSettings, load_second_stage, video_to_video
+from dreammotion.upsample.v2v import V2VSettings, load_second_stage, recommended_settings, video_to_video
 
-SECOND_STAGE_MODEL = "data/models/dreammotion-shapes-t2v-64"
-# Settings of the unconditioned second stage (ZeroScope-XL practice); a conditioned refiner's own
-# recommendations (second_stage.json) replace them.
-UNCONDITIONED_SETTINGS = {"strength": 0.4, "steps": 25, "guidance_scale": 7.5}
+SECOND_STAGE_MODEL = "data/models/dreammotion-shapes-refiner-64"
 
 
 def clip_psnr(frames: np.ndarray, reference: np.ndarray) -> float:
@@ -61,12 +58,11 @@ def evaluate_second_stage(
     """Mean PSNR / SSIM / object colour error to the ground-truth `high_size` render of
     v2v(resize(low clip)) and of resize(low clip).
 
-    Settings left as None take the model's recommendations (a conditioned refiner's
-    second_stage.json) or, for an unconditioned second stage, ``UNCONDITIONED_SETTINGS``.
+    Settings left as None take the model's (``dreammotion.upsample.v2v.recommended_settings``).
     Clips are drawn by ``sample_spec`` (all colour/shape pairs) from ``numpy.random.default_rng(seed)``."""
     stage = load_second_stage({"pretrained": str(model_folder), "device": device})
     conditioned = takes_condition(stage.model.unet)
-    defaults = {**UNCONDITIONED_SETTINGS, **(read_refiner_info(model_folder).get("recommended", {}) if conditioned else {})}
+    defaults = recommended_settings(stage.model)
     given = {"strength": strength, "steps": steps, "guidance_scale": guidance_scale}
     chosen = {k: (defaults[k] if v is None else v) for k, v in given.items()}
     rng = np.random.default_rng(seed)

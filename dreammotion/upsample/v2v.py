@@ -4,7 +4,7 @@ The edited clip, already resized to the target size, is encoded by the second mo
 `strength` of its schedule and denoised with the target prompt by ``dreammotion.edit.sampling.denoise_from``
 (our own short DDIM loop; diffusers' VideoToVideoSDPipeline is deprecated after 0.33). The model is any
 ``T2VModel``: ``cerspense/zeroscope_v2_XL`` by hub id, or a local folder such as the embedded second stage
-``data/models/dreammotion-shapes-t2v-64``.
+``data/models/dreammotion-shapes-refiner-64``.
 
 A conditioned second stage (``dreammotion.upsample.refiner.takes_condition``: its UNet reads the
 resized clip's latents beside its noisy input, as cascaded models' super-resolution stages do) also
@@ -29,7 +29,19 @@ from dreammotion.errors import InputError
 from dreammotion.io.frames import to_tensor, to_uint8
 from dreammotion.models.loading import T2VModel, move_module
 from dreammotion.models.registry import BackendConfig, load_model
-from dreammotion.upsample.refiner import residual_scale, takes_condition
+from dreammotion.upsample.refiner import read_refiner_info, residual_scale, takes_condition
+
+# Settings of a second stage that recommends none of its own: an unconditioned text-to-video model
+# run at a strength over the resized clip (ZeroScope-XL practice). A conditioned refiner's
+# second_stage.json ("recommended") replaces them.
+UNCONDITIONED_SETTINGS = {"strength": 0.4, "steps": 25, "guidance_scale": 7.5}
+
+
+def recommended_settings(model: T2VModel) -> dict:
+    """strength, steps and guidance_scale the second stage is meant to run with: its own
+    recommendation when it is a conditioned refiner, else ``UNCONDITIONED_SETTINGS``."""
+    own = read_refiner_info(model.source).get("recommended", {}) if takes_condition(model.unet) else {}
+    return {key: own.get(key, default) for key, default in UNCONDITIONED_SETTINGS.items()}
 
 
 @dataclass

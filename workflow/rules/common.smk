@@ -240,6 +240,14 @@ def upsample_model_option(for_jobs=False):
     return f"--model {as_arg(model)}"
 
 
+def v2v_options():
+    """--strength / --steps / --guidance-scale for the values the config sets; the others are the
+    second stage's own recommendation (dreammotion.upsample.v2v.recommended_settings)."""
+    settings = config["upsample"]
+    flags = {"strength": "--strength", "steps": "--steps", "guidance_scale": "--guidance-scale"}
+    return " ".join(f"{flag} {settings[key]}" for key, flag in flags.items() if settings.get(key) is not None)
+
+
 def upsample_options():
     """Optional settings (proposed schema keys; absent keys keep the CLI defaults)."""
     settings = config["upsample"]

@@ -18,9 +18,7 @@ rule upsample:
         model=untracked(upsample_model_option(for_jobs=True)),
         prompt=lambda wc: shlex.quote(ROWS[wc.id].target_prompt),
         seed=lambda wc: ROWS[wc.id].seed,
-        strength=config["upsample"]["strength"],
-        steps=config["upsample"]["steps"],
-        guidance_scale=config["upsample"]["guidance_scale"],
+        v2v=v2v_options(),  # strength, steps, guidance: those the config sets; else the model's own
         interpolation_factor=config["upsample"]["interpolation_factor"],
         fps=config["frames"]["output_fps"],
         options=upsample_options(),
@@ -31,7 +29,7 @@ rule upsample:
             "upsample",
             "{params.gpus} --frames {input.frames:q} --out-dir {params.out_dir:q} --method {params.method}"
             " --scale {params.scale} {params.model} --prompt {params.prompt} --seed {params.seed}"
-            " --strength {params.strength} --steps {params.steps} --guidance-scale {params.guidance_scale}"
+            " {params.v2v}"
             " --interpolation-factor {params.interpolation_factor} --fps {params.fps} {params.options}"
             " --no-progress",
         )
