@@ -1,5 +1,6 @@
 """The bundled demo, as `make demo` runs it: every demo edit must visibly succeed with the shipped prior."""
 
+import json
 import os
 import subprocess
 import sys
@@ -32,7 +33,7 @@ def test_demo_edits_come_closer_to_their_ground_truth(tmp_path):
     config["results"] = str(tmp_path / "results")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", "--until", "decode", "ground_truth_frames"]
+           "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", "--until", "decode", "ground_truth_frames", "upsample"]
     result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=1500)
     assert result.returncode == 0, result.stderr[-5000:]
     results = tmp_path / "results"
@@ -45,3 +46,9 @@ def test_demo_edits_come_closer_to_their_ground_truth(tmp_path):
         truth = read_frames(results / "ground_truth" / row)
         gain = psnr(edit, truth) - psnr(source, truth)
         assert gain >= MIN_GAIN_DB, f"{row}: the edit is only {gain:.2f} dB closer to the ground truth than the source"
+        # the cascade of the default config: the shipped refiner doubles the edit, at its own settings
+        upsampled = read_frames(results / "upsampled/dreammotion" / row / "frames")
+        assert upsampled.shape == (8, 64, 64, 3)
+        record = json.loads((results / "upsampled/dreammotion" / row / "upsample.json").read_text())
+        v2v = next(step for step in record["steps"] if step.get("step") == "v2v")
+        assert "dreammotion-shapes-refiner-64" in json.dumps(record) and v2v["steps"] == 1, v2v
