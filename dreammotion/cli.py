@@ -26,7 +26,7 @@ STAGES = {
     "panel": ("dreammotion.report.cli_panel", "side-by-side panel, loss curves and HTML page of one edit"),
     "report-tables": ("dreammotion.report.cli_tables", "the result tables as an HTML page for the report"),
     "report-benchmark": ("dreammotion.report.cli_benchmark", "the benchmark tables and bar charts per metric, for the report"),
-    "evaluate": ("dreammotion.synthetic.evaluate", "edit quality on the synthetic suite against ground truth"),
+    "edit-quality": ("dreammotion.synthetic.edit_quality", "edit quality on the synthetic suite against ground truth"),
     "suite": ("dreammotion.synthetic.suite", "render the synthetic edit suite with ground truth"),
     "check-config": ("dreammotion.validate", "check config files' YAML, naming the file and line of an error"),
 }

@@ -10,7 +10,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dreammotion.clip import MODEL_NAME  # noqa: E402
-from dreammotion.clip import evaluate as clip_evaluate  # noqa: E402
+from dreammotion.clip import accuracy as clip_evaluate  # noqa: E402
 from dreammotion.clip import train as clip_train  # noqa: E402
 from dreammotion.clip.inputs import appearance_key, augment, motion_image, motion_images_torch, to_pixel_values  # noqa: E402
 from dreammotion.synthetic.captions import caption  # noqa: E402

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dreammotion.errors import InputError
-from dreammotion.synthetic.evaluate import (
+from dreammotion.synthetic.edit_quality import (
     SCALAR_METRICS,
     SuiteEdit,
     evaluate_suite,

@@ -26,7 +26,7 @@ from dreammotion.upsample import (
     upsample_clip,
     video_to_video,
 )
-from dreammotion.upsample.evaluate import SECOND_STAGE_MODEL, evaluate_second_stage
+from dreammotion.upsample.second_stage_quality import SECOND_STAGE_MODEL, evaluate_second_stage
 from dreammotion.upsample.v2v import unet_on
 
 REPO = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ if ! "$PYTHON" -m dreammotion.clip.train --out "$model" --minutes "$minutes" --d
   echo "training failed" | tee -a "$OUT/train.log"; ls -la "$OUT"; exit 1
 fi
 cp "$model/training.json" "$OUT/training.json"
-if ! "$PYTHON" -m dreammotion.clip.evaluate --model "$model" --out "$model/evaluation.json" --n "$n" \
+if ! "$PYTHON" -m dreammotion.clip.accuracy --model "$model" --out "$model/evaluation.json" --n "$n" \
     --device "$device" 2>&1 | tee "$OUT/evaluate.log"; then
   echo "evaluation failed: $OUT/clip.tar.part* holds the weights without the card" | tee -a "$OUT/evaluate.log"
   ls -la "$OUT"; exit 1

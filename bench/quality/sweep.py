@@ -22,7 +22,7 @@ from dreammotion.edit import EditConfig
 from dreammotion.edit.methods import edit_clip
 from dreammotion.io.frames import to_uint8
 from dreammotion.models import load_t2v
-from dreammotion.synthetic.evaluate import SCALAR_METRICS, clip_metrics, render_edit, suite_edits
+from dreammotion.synthetic.edit_quality import SCALAR_METRICS, clip_metrics, render_edit, suite_edits
 from dreammotion.utils.atomic import write_json
 
 MODEL = "data/models/dreammotion-shapes-t2v"

@@ -18,7 +18,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used,memo
 # The recommended number of DDIM steps is measured, not assumed: one step from pure noise gives the
 # model's posterior-mean estimate (the best PSNR a perfect model can reach), many give a sample.
 for steps in ${REFINER_EVAL_STEPS:-1 4 25}; do
-  "$PYTHON" -m dreammotion.upsample.evaluate "$model" --num-clips "${REFINER_EVAL_N:-16}" --steps "$steps" \
+  "$PYTHON" -m dreammotion.upsample.second_stage_quality "$model" --num-clips "${REFINER_EVAL_N:-16}" --steps "$steps" \
     --device "${REFINER_DEVICE:-auto}" --out "$OUT/evaluate_steps$steps.json" 2>&1 | grep mean_ | tee -a "$OUT/evaluate.log"
 done
 ls -la "$OUT"

@@ -10,7 +10,7 @@ domain model for the synthetic shapes world only; numbers computed with it are n
 - ``inputs``: the motion image (how a single-image tower sees direction), the training
   degradations, the pixel normalisation shared with the image processor;
 - ``train``: ``python -m dreammotion.clip.train`` (contrastive training on clips rendered on the fly);
-- ``evaluate``: ``python -m dreammotion.clip.evaluate`` (zero-shot accuracy and the model card).
+- ``accuracy``: ``python -m dreammotion.clip.accuracy`` (zero-shot accuracy and the model card).
 """
 
 MODEL_NAME = "dreammotion-shapes-clip"

@@ -1,6 +1,6 @@
 """Zero-shot accuracy of dreammotion-shapes-clip, and its model card section.
 
-    python -m dreammotion.clip.evaluate --model data/models/dreammotion-shapes-clip \
+    python -m dreammotion.clip.accuracy --model data/models/dreammotion-shapes-clip \
         --out data/models/dreammotion-shapes-clip/evaluation.json --n 200
 
 For each rendered clip and each attribute (colour, shape, background, texture, size, direction) the
@@ -233,7 +233,7 @@ def card_section(report: dict) -> str:
     groups, chance = report["groups"], report["chance"]
     lines = [
         CARD_BEGIN,
-        f"Measured by `python -m dreammotion.clip.evaluate` ({report['n']} clips per group, seed {report['seed']}, "
+        f"Measured by `python -m dreammotion.clip.accuracy` ({report['n']} clips per group, seed {report['seed']}, "
         f"{trained}); data: `evaluation.json`. Zero-shot: the model picks the true caption among captions that "
         "differ in one attribute. `frames` = mean frame-caption cosine (the value `clip_text_alignment` reports); "
         "`clip` = clip embedding (frames + motion image).",
@@ -319,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
         report["training"] = {k: info.get(k) for k in ("preset", "device", "total_steps", "total_clips_seen",
                                                        "total_train_seconds", "parameters")}
     report["model"] = str(args.model)
-    report["command"] = f"python -m dreammotion.clip.evaluate --model {args.model} --n {args.n} --seed {args.seed}"
+    report["command"] = f"python -m dreammotion.clip.accuracy --model {args.model} --n {args.n} --seed {args.seed}"
     if args.out:
         write_json(args.out, report)
     write_card_section(args.card or args.model / "README.md", report)
@@ -330,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dreammotion.clip.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dreammotion.clip.accuracy", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

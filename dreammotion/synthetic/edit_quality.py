@@ -1,8 +1,8 @@
 """Edit quality on the synthetic suite: run DreamMotion on each edit and compare with the true edit.
 
-    python -m dreammotion.synthetic.evaluate --model data/models/dreammotion-shapes-t2v --n 24 --seed 0 \\
+    python -m dreammotion.synthetic.edit_quality --model data/models/dreammotion-shapes-t2v --n 24 --seed 0 \\
         --iterations 200 --out bench/quality/suite24.json [--set lambda_s=0.1 --set lambda_t=0.1]
-    python -m dreammotion.synthetic.evaluate --model DIR --suite results/suite --out suite.json
+    python -m dreammotion.synthetic.edit_quality --model DIR --suite results/suite --out suite.json
 
 Per edit: encode the source clip, optimise with the suite's edit region as the mask (the source
 object, or everything but the object for a background edit), decode, and measure with
@@ -373,12 +373,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dreammotion.synthetic.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dreammotion.synthetic.edit_quality", description=__doc__.splitlines()[0])
     add_arguments(parser)
     try:
         return run(parser.parse_args(argv))
     except InputError as err:  # bad input: the message says what, no traceback (as the main CLI does)
-        print(f"dreammotion.synthetic.evaluate: error: {err}", file=sys.stderr)
+        print(f"dreammotion.synthetic.edit_quality: error: {err}", file=sys.stderr)
         return 1
 
 
