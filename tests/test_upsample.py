@@ -26,7 +26,7 @@ from dreammotion.upsample import (
     upsample_clip,
     video_to_video,
 )
-from dreammotion.upsample.second_stage_quality import SECOND_STAGE_MODEL, evaluate_second_stage
+from dreammotion.prior.second_stage_quality import SECOND_STAGE_MODEL, evaluate_second_stage
 from dreammotion.upsample.v2v import unet_on
 
 REPO = Path(__file__).resolve().parents[1]
@@ -298,7 +298,7 @@ def test_torch_lanczos_equals_pillow_on_renders_and_within_one_level_on_noise():
 
 @pytest.fixture(scope="module")
 def tiny_refiner_dir(tmp_path_factory):
-    from dreammotion.upsample.train_refiner import main as train_refiner
+    from dreammotion.prior.train_refiner import main as train_refiner
 
     folder = tmp_path_factory.mktemp("refiner") / "refiner"
     args = ["--out", str(folder), "--preset", "tiny", "--batch", "2", "--max-steps", "1", "--device", "cpu",

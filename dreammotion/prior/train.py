@@ -346,7 +346,7 @@ def load_weights(folder: Path, unet, text_encoder) -> dict:
 class Trainer:
     """Model, optimiser, EMA and one training step; ``run`` loops it, bench/prior/throughput.py times it.
 
-    Subclasses (the conditioned second stage, ``dreammotion.upsample.train_refiner``) set
+    Subclasses (the conditioned second stage, ``dreammotion.prior.train_refiner``) set
     ``conditioned`` and override ``batch`` to return a conditioning clip's latents as a third item."""
 
     conditioned = False

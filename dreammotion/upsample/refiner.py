@@ -7,7 +7,7 @@ a UNet3D: its input has twice the latent channels of its output (noisy latents +
 Lanczos-upsampled 32x32 clip), so ``takes_condition(unet)`` tells the two kinds apart from the
 model's own config, and ``second_stage.json`` in its folder records how it was trained.
 
-Training (``python -m dreammotion.upsample.train_refiner``) and inference must see the same
+Training (``python -m dreammotion.prior.train_refiner``) and inference must see the same
 conditioning clip, so the training batches are upsampled by ``lanczos_upsample_torch``, a torch
 twin of Pillow's Lanczos resize (``resize_frames``, what the workflow runs), equal to it within one
 grey level.

@@ -1,6 +1,6 @@
 """Train the conditioned 64x64 second stage on synthetic clips rendered on the fly.
 
-    python -m dreammotion.upsample.train_refiner --out data/models/dreammotion-shapes-refiner-64 --minutes 8
+    python -m dreammotion.prior.train_refiner --out data/models/dreammotion-shapes-refiner-64 --minutes 8
 
 Each training clip is rendered twice from one ``ClipSpec``: at 64x64 (the target) and at 32x32 (what
 the first stage edits). The 32x32 clip, upsampled to 64x64 as the workflow does it (Lanczos,
@@ -81,7 +81,7 @@ def render_refiner_batch(rng: np.random.Generator, batch: int, size: int, device
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dreammotion.upsample.train_refiner",
+    parser = argparse.ArgumentParser(prog="python -m dreammotion.prior.train_refiner",
                                      description=__doc__.splitlines()[0])
     train.add_arguments(parser)
     parser.add_argument("--condition-noise", type=float, default=0.08,

@@ -94,14 +94,14 @@ def evaluate_second_stage(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m dreammotion.upsample.second_stage_quality [MODEL] [--num-clips N] [--out JSON]``: the comparison as JSON."""
+    """``python -m dreammotion.prior.second_stage_quality [MODEL] [--num-clips N] [--out JSON]``: the comparison as JSON."""
     import argparse
     import json
     import sys
 
     from dreammotion.utils.atomic import write_json
 
-    parser = argparse.ArgumentParser(prog="python -m dreammotion.upsample.second_stage_quality", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m dreammotion.prior.second_stage_quality", description=main.__doc__)
     parser.add_argument("model", nargs="?", default=SECOND_STAGE_MODEL)
     parser.add_argument("--num-clips", type=int, default=8)
     parser.add_argument("--strength", type=float, default=None, help="default: the model's recommendation")
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = evaluate_second_stage(args.model, num_clips=args.num_clips, strength=args.strength, steps=args.steps,
                                    guidance_scale=args.guidance_scale, seed=args.seed, device=args.device)
-    result["command"] = "python -m dreammotion.upsample.second_stage_quality " + " ".join(sys.argv[1:] if argv is None else argv)
+    result["command"] = "python -m dreammotion.prior.second_stage_quality " + " ".join(sys.argv[1:] if argv is None else argv)
     print(json.dumps({k: v for k, v in result.items() if k != "clips"}, indent=2))
     if args.out:
         write_json(Path(args.out), result)
