@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from dreammotion.metrics.results import MetricUnavailable, from_exception, ok
+from dreammotion.model_files import looks_like_path  # one rule for every model path
 
 
 @dataclass
@@ -41,14 +42,9 @@ def clip_model_name(pretrained: str) -> str:
     """The name a CLIP model is reported under: a local folder's own name (``.../dreammotion-shapes-clip``
     -> ``dreammotion-shapes-clip``), a hub id as written (``openai/clip-vit-base-patch32``)."""
     folder = Path(pretrained).expanduser()
-    if folder.is_dir() or _looks_like_path(pretrained):
+    if folder.is_dir() or looks_like_path(pretrained):
         return folder.resolve().name if folder.exists() else folder.name
     return pretrained
-
-
-def _looks_like_path(pretrained: str) -> bool:
-    # Hub ids are "owner/name" (or a bare name); anything rooted or with more parts is a folder.
-    return pretrained.startswith((".", "/", "~")) or pretrained.count("/") > 1
 
 
 def load_clip(pretrained: str | None, device: str = "cpu") -> ClipScorer:
@@ -58,7 +54,7 @@ def load_clip(pretrained: str | None, device: str = "cpu") -> ClipScorer:
     if not pretrained:
         raise MetricUnavailable("no CLIP model configured (config clip.pretrained is empty)")
     folder = Path(pretrained).expanduser()
-    if not folder.exists() and _looks_like_path(pretrained):
+    if not folder.exists() and looks_like_path(pretrained):
         raise MetricUnavailable(f"CLIP folder {folder} does not exist (config clip.pretrained)")
     if folder.exists() and not folder.is_dir():
         raise MetricUnavailable(f"CLIP path {folder} is a file; expected a folder saved by CLIPModel.save_pretrained")

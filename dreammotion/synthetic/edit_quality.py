@@ -204,12 +204,13 @@ def run_edit(model, edit: SuiteEdit, clips: SuiteClips, config, *, progress: boo
 
 
 def aggregate(values: Iterable[float | None]) -> dict:
-    """Mean and std (population) over the finite values; None values and infinities are counted apart."""
+    """Mean and sample std (ddof=1, the tables' convention; None below 2 values) over the finite values;
+    None values and infinities are counted apart."""
     values = list(values)
     finite = [v for v in values if v is not None and math.isfinite(v)]
     return {
         "mean": float(np.mean(finite)) if finite else None,
-        "std": float(np.std(finite)) if finite else None,
+        "std": float(np.std(finite, ddof=1)) if len(finite) >= 2 else None,
         "n": len(finite),
         "n_infinite": sum(1 for v in values if v is not None and math.isinf(v)),
         "n_missing": sum(1 for v in values if v is None),
