@@ -42,16 +42,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-cache", help="folder caching text embeddings per prompt")
     p.add_argument("--id", default="", help="manifest row id (recorded in edit.json)")
     p.add_argument("--variant", default="", help="method variant name (recorded in edit.json)")
+    add_run_arguments(p)
+    p.add_argument("--staged", help="folder where a batch job (`dreammotion edit-batch`) left this edit's "
+                   "result: taken over when it was made for the same request, else the edit runs here")
+    p.add_argument("--staged-only", action="store_true",
+                   help="with --staged: an error instead of editing here when the batch job left no result")
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """How an optimisation job reports progress and claims a GPU (`edit` and `edit-batch`)."""
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--progress-every", type=int, default=0, metavar="N",
                    help="print one progress line every N iterations instead of the progress bar (for logs)")
     p.add_argument("--local-gpus", type=int, default=0,
                    help="GPUs of this machine to share between concurrent jobs (0: leave CUDA_VISIBLE_DEVICES alone)")
     p.add_argument("--gpu-lock-dir", default="results/.gpu-locks", help="lock files for --local-gpus")
-    p.add_argument("--staged", help="folder where a batch job (`dreammotion edit-batch`) left this edit's "
-                   "result: taken over when it was made for the same request, else the edit runs here")
-    p.add_argument("--staged-only", action="store_true",
-                   help="with --staged: an error instead of editing here when the batch job left no result")
 
 
 STAGED_REQUEST = "request.json"  # written last by a batch job: its presence means the staged result is whole

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from dreammotion.edit.cli_edit import edit_request, load_edit_inputs, stage_result, staged_result
+from dreammotion.edit.cli_edit import add_run_arguments, edit_request, load_edit_inputs, stage_result, staged_result
 from dreammotion.edit.config import EditConfig
 from dreammotion.edit.optimizer import EditJob, batch_groups, dreammotion_edit_batch
 from dreammotion.edit.prompts import PromptCache
@@ -39,12 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", default="", help="method variant name (recorded in each edit.json)")
     p.add_argument("--record", required=True, help="the batch's record (JSON): per edit its status and cost")
     p.add_argument("--prompt-cache", help="folder caching text embeddings per prompt")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--progress-every", type=int, default=0, metavar="N",
-                   help="print one progress line every N iterations instead of the progress bar (for logs)")
-    p.add_argument("--local-gpus", type=int, default=0,
-                   help="GPUs of this machine to share between concurrent jobs (0: leave CUDA_VISIBLE_DEVICES alone)")
-    p.add_argument("--gpu-lock-dir", default="results/.gpu-locks", help="lock files for --local-gpus")
+    add_run_arguments(p)
 
 
 def read_jobs(text: str) -> list[dict]:
