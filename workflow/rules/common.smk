@@ -122,11 +122,8 @@ def batched_variants_pattern():
 
 
 def batch_inputs(wc):
-    ids = EDIT_BATCHES[wc.variant][wc.batch]
-    return {
-        "latents": list(dict.fromkeys(LAYOUT.latents(ROWS[i].video_key) for i in ids)),
-        "masks": list(dict.fromkeys(LAYOUT.masks(ROWS[i].video_key, ROWS[i].mask_key) for i in ids)),
-    }
+    paths = [row_paths(i) for i in EDIT_BATCHES[wc.variant][wc.batch]]
+    return {key: list(dict.fromkeys(p[key] for p in paths)) for key in ("latents", "masks")}
 
 
 def batch_jobs(wc):
@@ -134,11 +131,11 @@ def batch_jobs(wc):
     that the row's job recognises the staged result as its own)."""
     jobs = []
     for row_id in EDIT_BATCHES[wc.variant][wc.batch]:
-        row = ROWS[row_id]
+        row, paths = ROWS[row_id], row_paths(row_id)
         jobs.append({
             "id": row_id,
-            "latents": LAYOUT.latents(row.video_key),
-            "masks": LAYOUT.masks(row.video_key, row.mask_key),
+            "latents": paths["latents"],
+            "masks": paths["masks"],
             "source_prompt": row.source_prompt,
             "target_prompt": row.target_prompt,
             "settings": edit_settings(wc.variant, row_id),
@@ -201,13 +198,18 @@ def mask_method(spec):
     return config["masks"]["method"]
 
 
-def row_inputs(wc):
-    row = ROWS[wc.id]
+def row_paths(row_id):
+    """The latents, masks and frames a row's edit reads (one place for the edit and batch rules)."""
+    row = ROWS[row_id]
     return {
         "latents": LAYOUT.latents(row.video_key),
         "masks": LAYOUT.masks(row.video_key, row.mask_key),
         "frames": LAYOUT.frames(row.video_key),
     }
+
+
+def row_inputs(wc):
+    return row_paths(wc.id)
 
 
 def metrics_inputs(wc):
