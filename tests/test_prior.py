@@ -46,6 +46,31 @@ def test_training_smoke_run_saves_a_loadable_model(tmp_path):
         assert "prior/unet/config.json" in tar.getnames()
 
 
+def test_bf16_training_keeps_fp32_masters_and_saves_them(tmp_path):
+    """--precision bf16: the UNet runs in bf16, AdamW updates fp32 masters (a step's update is
+    below bf16's resolution), and the saved weights are the fp32 masters, not their bf16 copy."""
+    parser = __import__("argparse").ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "2",
+                              "--device", "cpu", "--precision", "bf16", "--ema", "0", "--lr", "1e-3"])
+    trainer = train.Trainer(args, torch.device("cpu"))
+    assert trainer.unet.dtype == torch.bfloat16
+    assert all(m.dtype == torch.float32 for m in trainer.masters)
+    before = [m.detach().clone() for m in trainer.masters]
+    loss, mse = trainer.step(*trainer.batch(), lr=1e-3)
+    assert torch.isfinite(loss) and torch.isfinite(mse)
+    moved = [(m - b).abs().max().item() for m, b in zip(trainer.masters, before)]
+    assert max(moved) > 0
+    # The live bf16 weights are the masters rounded, and saving exposes the masters themselves.
+    for param, master in zip(trainer.unet_params, trainer.masters):
+        torch.testing.assert_close(param.float(), master.to(torch.bfloat16).float(), rtol=0, atol=0)
+    with trainer.weights_to_save():
+        assert trainer.unet.dtype == torch.float32
+        for param, master in zip(trainer.unet_params, trainer.masters):
+            assert torch.equal(param, master)
+    assert trainer.unet.dtype == torch.bfloat16  # training state back as it was
+
+
 def test_second_stage_packs_64_pixels_into_16x16_latents():
     clips = torch.rand(2, 3, 8, 64, 64) * 2 - 1
     latents = train.pack_latents(clips, 4)

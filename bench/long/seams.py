@@ -4,6 +4,8 @@
         --overlap 4 --n 3 --out bench/long/seams.json
     python bench/long/seams.py memory --model data/models/dreammotion-shapes-t2v --lengths 8 32 128 \
         --window 8 --out bench/long/memory_prior.json
+    python bench/long/seams.py memory --model zeroscope-random --device cuda --lengths 24 96 384 \
+        --window 24 --overlap 8 --iterations 3 --out bench/long/memory_zeroscope.json   # on the GPU
     python bench/long/seams.py merge a.json b.json --out seams.json   # runs over other --clips, as one
 
 `seams`: synthetic colour edits rendered at `--frames` frames with their ground truth; each edited
@@ -13,6 +15,9 @@ mean((g_t - g_{t-1})^2)| (how much more or less the edit changes between frames 
 does). Border frames (where a window starts or ends) are compared with the other frames (``frame_classes``)
 and with their nearest non-border neighbours (``local_drops``).
 `memory`: peak memory of a few windowed iterations per clip length (CUDA: max allocated; CPU: RSS).
+`--model zeroscope-random` is a UNet3DConditionModel of ZeroScope v2's config with random float16
+weights (weights do not change the cost) at ZeroScope's 576x320 (latents 72x40), with a small
+random text encoder of its width (1024): the cost of the edit, not of a trained model.
 """
 
 from __future__ import annotations
@@ -235,14 +240,44 @@ def memory_in_own_process(args, length: int) -> dict:
         return json.loads(out.read_text())["rows"][0]
 
 
+def zeroscope_random(device: str):
+    """A T2VModel of ZeroScope v2 576w's UNet config with random float16 weights (see the module docstring)."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from dreammotion_bench import ZEROSCOPE_UNET  # noqa: E402  (the config bench/dreammotion_bench.py times)
+
+    from dreammotion.models import T2VModel
+    from dreammotion.models.tiny import TINY_WORDS
+    from dreammotion.models.tokenizer import build_word_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = build_word_tokenizer(TINY_WORDS, max_length=77)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=1024, intermediate_size=1024, num_hidden_layers=1,
+        num_attention_heads=16, max_position_embeddings=77, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+    vae = AutoencoderKL(block_out_channels=(8,), norm_num_groups=4, latent_channels=4)  # unused: latents are given
+    scheduler = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                              clip_sample=False, set_alpha_to_one=False)
+    model = T2VModel(UNet3DConditionModel(**ZEROSCOPE_UNET), vae, text_encoder, tokenizer, scheduler,
+                     source="zeroscope-random")
+    return model.to(device, torch.float16 if device != "cpu" else torch.float32)
+
+
 def memory_rows(args, lengths) -> list[dict]:
     import resource
 
     from dreammotion.edit import EditConfig, dreammotion_edit
     from dreammotion.models import load_t2v
 
-    model = load_t2v(args.model, device=args.device)
-    c, h, w = model.unet.config.in_channels, model.unet.config.sample_size, model.unet.config.sample_size
+    if args.model == "zeroscope-random":
+        model = zeroscope_random(args.device)
+        c, h, w = 4, 40, 72  # 576x320 pixels, 8x smaller latents
+    else:
+        model = load_t2v(args.model, device=args.device)
+        c, h, w = model.unet.config.in_channels, model.unet.config.sample_size, model.unet.config.sample_size
     rows = []
     for length in lengths:
         latents = torch.randn(1, c, length, h, w) * 0.2

@@ -6,7 +6,8 @@ The model is a diffusers ``UNet3DConditionModel`` over exact pixel-unshuffle lat
 (``PixelShuffleAutoencoder``, factor size/16, so 32x32 and 64x64 clips both give 16x16 latents),
 conditioned by a small ``CLIPTextModel`` trained jointly from scratch on a word-level tokenizer.
 v-prediction (``--prediction-type``), cosine ("squaredcos_cap_v2") schedule, 10% empty captions for classifier-free
-guidance, AdamW, bf16 autocast on CUDA, an EMA of the weights (saved). The loss weighting is a flag
+guidance, AdamW, bf16 autocast on CUDA (``--precision``), an EMA of the weights (saved), and on
+CUDA optionally the whole step as one captured graph (``--cuda-graph``). The loss weighting is a flag
 (``--snr-gamma``: 0 is the plain epsilon MSE, >0 min-SNR-gamma); bench/prior/NOTES.md says which one
 ships and why. Training clips never contain the (colour, shape) pairs of ``HELD_OUT_PAIRS``.
 
@@ -17,6 +18,7 @@ captions, token ids) overlaps the GPU's work on the previous step.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import math
@@ -240,8 +242,10 @@ def pack_latents(clips: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 def token_ids(tokenizer, captions: list[str], device) -> torch.Tensor:
-    ids = tokenizer(captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt")
-    return ids.input_ids.to(device, non_blocking=True)
+    ids = tokenizer(captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt").input_ids
+    if torch.device(device).type != "cuda":
+        return ids.to(device)
+    return ids.pin_memory().to(device, non_blocking=True)  # pageable copies wait for the GPU (specs_to_tensors)
 
 
 def diffusion_loss(unet, text_encoder, alphas_cumprod, latents, ids, snr_gamma: float,
@@ -260,7 +264,8 @@ def diffusion_loss(unet, text_encoder, alphas_cumprod, latents, ids, snr_gamma: 
     noise = torch.randn_like(latents)
     noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
     inputs = noisy if condition is None else torch.cat([noisy, condition], dim=1)
-    pred = unet(inputs, t, encoder_hidden_states=embeddings).sample
+    # The casts are no-ops except for a bf16 UNet (--precision bf16) fed by the fp32 text encoder.
+    pred = unet(inputs.to(unet.dtype), t, encoder_hidden_states=embeddings.to(unet.dtype)).sample
     target = noise if prediction_type == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * latents
     per_sample = F.mse_loss(pred.float(), target, reduction="none").mean(dim=(1, 2, 3, 4))
     snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
@@ -274,21 +279,34 @@ def diffusion_loss(unet, text_encoder, alphas_cumprod, latents, ids, snr_gamma: 
 class EMA:
     """Exponential moving average of parameters, with the usual warm-up of the decay."""
 
-    def __init__(self, modules, decay: float):
-        self.params = [p for m in modules for p in m.parameters()]
+    def __init__(self, params: list[torch.Tensor], decay: float):
+        self.params = list(params)
         self.shadow = [p.detach().clone().float() for p in self.params]
         self.decay = decay
         self.updates = 0
 
-    @torch.no_grad()
-    def update(self) -> None:
+    def next_weight(self) -> float:
+        """Advance the warm-up and return this update's lerp weight, 1 - decay."""
         self.updates += 1
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        torch._foreach_lerp_(self.shadow, [p.detach().float() for p in self.params], 1 - decay)
+        return 1 - min(self.decay, (1 + self.updates) / (10 + self.updates))
 
     @torch.no_grad()
-    def copy_to(self, modules) -> list[torch.Tensor]:
-        """Load EMA weights into the modules; returns the live weights to restore later."""
+    def update(self, weight: float | torch.Tensor | None = None) -> None:
+        """`weight` (a 0-d tensor under CUDA-graph capture) defaults to ``next_weight()``."""
+        weight = self.next_weight() if weight is None else weight
+        live = [p.detach().float() for p in self.params]
+        if isinstance(weight, torch.Tensor):
+            # _foreach_lerp_ reads a tensor weight on the host (not allowed in a graph); this is
+            # the same update with the weight staying on the GPU.
+            delta = torch._foreach_sub(live, self.shadow)
+            torch._foreach_mul_(delta, weight)
+            torch._foreach_add_(self.shadow, delta)
+        else:
+            torch._foreach_lerp_(self.shadow, live, weight)
+
+    @torch.no_grad()
+    def copy_to(self) -> list[torch.Tensor]:
+        """Load the EMA weights into the parameters; returns the live weights to restore later."""
         live = [p.detach().clone() for p in self.params]
         for p, s in zip(self.params, self.shadow):
             p.copy_(s)
@@ -318,6 +336,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", default="none", choices=("none", "blocks", "full"),
                         help="torch.compile the UNet: each resnet/attention/temporal block, or the whole model "
                              "(fuses GroupNorm, SiLU and autocast's casts; bench/prior/NOTES.md)")
+    parser.add_argument("--precision", default="autocast", choices=("autocast", "bf16"),
+                        help="autocast: fp32 weights, bf16 autocast on CUDA; bf16: UNet weights and activations "
+                             "in bf16, fp32 master weights for AdamW and the EMA (bench/prior/NOTES.md)")
+    parser.add_argument("--cuda-graph", action="store_true",
+                        help="capture the whole step (forward, backward, clipping, AdamW, EMA) as one CUDA graph "
+                             "and replay it, so Python launches none of its kernels (CUDA, autocast only; "
+                             "bench/prior/NOTES.md)")
     parser.add_argument("--channels-last", action="store_true",
                         help="UNet convolution weights in channels-last layout (cuDNN's native NHWC)")
     parser.add_argument("--ema", type=float, default=0.999, help="EMA decay of the saved weights (0: no EMA)")
@@ -365,6 +390,14 @@ class Trainer:
         if args.temporal_attention == "math":
             use_math_temporal_attention(self.unet)
         self.unet.to(device).train()
+        # --precision bf16: the UNet computes in bf16 end to end (autocast keeps GroupNorm and every
+        # elementwise chain in fp32 and casts around each matmul); AdamW and the EMA work on fp32
+        # master copies, because a step's update (lr x ~1e-3 of a weight) is below bf16's resolution.
+        self.unet_params = list(self.unet.parameters())
+        self.masters: list[torch.Tensor] = []
+        if args.precision == "bf16":
+            self.masters = [p.detach().clone().requires_grad_(True) for p in self.unet_params]
+            self.unet.to(torch.bfloat16)
         if args.channels_last:
             # Only the 2D convolutions: torch has no channels-last layout for the temporal Conv3d
             # weights ("required rank 4 tensor", measured in bench/prior/run7).
@@ -374,17 +407,23 @@ class Trainer:
         self.compiled_modules = compile_unet(self.unet, args.compile)
         self.text_encoder.to(device).train()
         self.modules = [self.unet, self.text_encoder]
-        self.params = [p for m in self.modules for p in m.parameters()]
+        self.params = (self.masters or self.unet_params) + list(self.text_encoder.parameters())
         self.n_params = {m.__class__.__name__: sum(p.numel() for p in m.parameters()) for m in self.modules}
-        # fused AdamW: one kernel for all parameters instead of a loop of small ones.
+        self.use_graph = bool(getattr(args, "cuda_graph", False))
+        if self.use_graph and (device.type != "cuda" or self.masters):
+            raise ValueError("--cuda-graph needs a CUDA device and --precision autocast")
+        # fused AdamW: one kernel for all parameters instead of a loop of small ones. Under a CUDA
+        # graph the learning rate is a device tensor that each replay reads (capturable=True).
         fused = {"fused": True} if device.type == "cuda" else {}
-        self.optimizer = torch.optim.AdamW(self.params, lr=args.lr, weight_decay=0.01, **fused)
-        self.ema = EMA(self.modules, args.ema) if args.ema > 0 else None
+        lr = torch.tensor(args.lr, device=device) if self.use_graph else args.lr
+        self.optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.01, capturable=self.use_graph, **fused)
+        self.ema = EMA(self.params, args.ema) if args.ema > 0 else None
         self.alphas_cumprod = self.scheduler.alphas_cumprod.to(device)
         self.rng = np.random.default_rng(args.seed)
-        self.autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-        )
+        # A captured graph cannot use autocast's weight-cast cache (its casts would be skipped on replay).
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=not self.use_graph,
+                                       enabled=device.type == "cuda" and args.precision == "autocast")
+        self.graph: torch.cuda.CUDAGraph | None = None
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Latents (B, C, F, h, w) and token ids (B, MAX_TOKENS) of freshly rendered clips."""
@@ -400,18 +439,89 @@ class Trainer:
     def step(self, latents: torch.Tensor, ids: torch.Tensor, condition: torch.Tensor | None = None, *,
              lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step; returns (weighted loss, prediction MSE) as tensors (no GPU sync)."""
+        if self.use_graph:
+            return self._replay(latents, ids, condition, lr)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        return self._update(latents, ids, condition, self.ema.next_weight() if self.ema else None)
+
+    def _update(self, latents, ids, condition, ema_weight) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, backward, clipping, AdamW and EMA: the body that --cuda-graph captures."""
         with self.autocast:
             loss, mse = diffusion_loss(self.unet, self.text_encoder, self.alphas_cumprod, latents, ids,
                                        self.args.snr_gamma, self.args.prediction_type, condition)
-        self.optimizer.zero_grad(set_to_none=True)
+        if not self.use_graph:  # under a graph, backward writes the captured .grad buffers
+            self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.masters:
+            for master, param in zip(self.masters, self.unet_params):
+                master.grad = param.grad.float()
+                param.grad = None
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
         self.optimizer.step()
+        if self.masters:
+            with torch.no_grad():
+                torch._foreach_copy_(self.unet_params, self.masters)
         if self.ema:
-            self.ema.update()
+            self.ema.update(ema_weight)
         return loss.detach(), mse.detach()
+
+    def _replay(self, latents, ids, condition, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """--cuda-graph: copy the batch into the graph's input buffers and replay the captured step.
+
+        The first call captures it, following PyTorch's whole-network recipe: three eager warm-up
+        steps on a side stream (cuDNN's algorithm search, AdamW's state, the compiler if any) on
+        this first batch, then one capture. Every step after is one replay."""
+        if self.graph is None:
+            self._capture(latents, ids, condition)
+        self.static_inputs[0].copy_(latents, non_blocking=True)
+        self.static_inputs[1].copy_(ids, non_blocking=True)
+        if condition is not None:
+            self.static_inputs[2].copy_(condition, non_blocking=True)
+        self.optimizer.param_groups[0]["lr"].fill_(lr)
+        if self.ema:
+            self.ema_weight.fill_(self.ema.next_weight())
+        self.graph.replay()
+        # Clones: the next replay overwrites the graph's outputs, and callers keep these.
+        return self.static_loss.clone(), self.static_mse.clone()
+
+    def _capture(self, latents, ids, condition) -> None:
+        self.static_inputs = [latents.clone(), ids.clone()] + ([condition.clone()] if condition is not None else [])
+        self.ema_weight = torch.zeros((), device=self.device)
+        self.optimizer.param_groups[0]["lr"].fill_(0.0)  # the warm-up builds state, it does not train
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self.optimizer.zero_grad(set_to_none=True)
+                self._update(*self.static_inputs[:2], condition=self.static_inputs[2] if condition is not None else None,
+                             ema_weight=self.ema_weight)
+        torch.cuda.current_stream().wait_stream(side)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.static_loss, self.static_mse = self._update(
+                *self.static_inputs[:2], condition=self.static_inputs[2] if condition is not None else None,
+                ema_weight=self.ema_weight)
+
+    @contextlib.contextmanager
+    def weights_to_save(self):
+        """Inside: the modules hold the weights to save (the EMA's, if any) in fp32. After: the
+        training state as it was."""
+        live = self.ema.copy_to() if self.ema else None
+        if self.masters:
+            self.unet.float()
+            with torch.no_grad():
+                torch._foreach_copy_(self.unet_params, self.masters)
+        try:
+            yield
+        finally:
+            if self.ema:
+                self.ema.restore(live)
+            if self.masters:
+                self.unet.to(torch.bfloat16)
+                with torch.no_grad():
+                    torch._foreach_copy_(self.unet_params, self.masters)
 
 
 def lr_scale(step: int, warmup: int, progress: float) -> float:
@@ -446,8 +556,6 @@ def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int
     losses: list[torch.Tensor] = []
 
     def checkpoint(final: bool) -> None:
-        ema, modules = trainer.ema, trainer.modules
-        live = ema.copy_to(modules) if ema else None
         info = {
             "size": args.size,
             "frames": FRAMES,
@@ -465,10 +573,9 @@ def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int
             "previous_runs": previous_runs,
             **run_totals(previous_runs, step, step * args.batch, time.time() - start),
         }
-        save_model(args.out, trainer.unet, trainer.text_encoder, trainer.tokenizer, trainer.scheduler,
-                   trainer.autoencoder, info, trainer.extra_json())
-        if ema:
-            ema.restore(live)
+        with trainer.weights_to_save():
+            save_model(args.out, trainer.unet, trainer.text_encoder, trainer.tokenizer, trainer.scheduler,
+                       trainer.autoencoder, info, trainer.extra_json())
         if args.archive:
             write_archive(args.out, args.archive)
         print(f"checkpoint at step {step} -> {args.out}", flush=True)

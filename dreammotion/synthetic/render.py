@@ -243,24 +243,31 @@ def render_background_frames(spec: ClipSpec, size: int = 32, frames: int = 8) ->
 
 
 def specs_to_tensors(specs: list[ClipSpec], device=None, dtype=None) -> dict:
-    """Pack specs into per-field tensors for ``render_batch_torch``."""
+    """Pack specs into per-field tensors for ``render_batch_torch``.
+
+    The tensors are built on the CPU and copied from pinned memory without blocking: a copy from
+    pageable memory (``torch.tensor(..., device="cuda")``) first waits for everything queued on the
+    GPU, which in a training loop serialises drawing the next batch with the current step."""
     import torch
 
     dtype = dtype or torch.float32
-    colour = torch.tensor([OBJECT_COLOURS[s.colour] for s in specs], dtype=dtype, device=device)
     shades = [background_shades(s.background) for s in specs]
-    return {
-        "shape": torch.tensor([SHAPES.index(s.shape) for s in specs], device=device),
-        "texture": torch.tensor([TEXTURES.index(s.texture) for s in specs], device=device),
-        "colour": colour,
-        "bg": torch.tensor(np.array([a for a, _ in shades]), dtype=dtype, device=device),
-        "bg2": torch.tensor(np.array([b for _, b in shades]), dtype=dtype, device=device),
-        "x0": torch.tensor([s.x0 for s in specs], dtype=dtype, device=device),
-        "y0": torch.tensor([s.y0 for s in specs], dtype=dtype, device=device),
-        "vx": torch.tensor([s.velocity[0] for s in specs], dtype=dtype, device=device),
-        "vy": torch.tensor([s.velocity[1] for s in specs], dtype=dtype, device=device),
-        "size": torch.tensor([s.size for s in specs], dtype=dtype, device=device),
+    fields = {
+        "shape": torch.tensor([SHAPES.index(s.shape) for s in specs]),
+        "texture": torch.tensor([TEXTURES.index(s.texture) for s in specs]),
+        "colour": torch.tensor([OBJECT_COLOURS[s.colour] for s in specs], dtype=dtype),
+        "bg": torch.tensor(np.array([a for a, _ in shades]), dtype=dtype),
+        "bg2": torch.tensor(np.array([b for _, b in shades]), dtype=dtype),
+        "x0": torch.tensor([s.x0 for s in specs], dtype=dtype),
+        "y0": torch.tensor([s.y0 for s in specs], dtype=dtype),
+        "vx": torch.tensor([s.velocity[0] for s in specs], dtype=dtype),
+        "vy": torch.tensor([s.velocity[1] for s in specs], dtype=dtype),
+        "size": torch.tensor([s.size for s in specs], dtype=dtype),
     }
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type != "cuda":
+        return {name: value.to(device) for name, value in fields.items()}
+    return {name: value.pin_memory().to(device, non_blocking=True) for name, value in fields.items()}
 
 
 def render_batch_torch(params: dict, size: int = 32, frames: int = 8, supersample: int = SUPERSAMPLE):
@@ -276,20 +283,20 @@ def render_batch_torch(params: dict, size: int = 32, frames: int = 8, supersampl
     cy = (params["y0"][:, None] + params["vy"][:, None] * t)[:, :, None, None]
     dx, dy = axis[None, None, None, :] - cx, axis[None, None, :, None] - cy
     radius = params["size"][:, None, None, None]
+    # Every shape is evaluated for every clip and the clip's own is picked with torch.where:
+    # boolean-mask indexing (and `.any()`) would wait for the GPU, see specs_to_tensors.
     inside = torch.zeros(dx.shape[0], frames, n, n, dtype=torch.bool, device=device)
     for index, shape in enumerate(SHAPES):
-        chosen = params["shape"] == index
-        if chosen.any():
-            inside[chosen] = _inside(shape, dx[chosen], dy[chosen], radius[chosen], torch)
+        chosen = (params["shape"] == index)[:, None, None, None]
+        inside = torch.where(chosen, _inside(shape, dx, dy, radius, torch), inside)
     cover = inside.to(dtype).reshape(-1, frames, size, supersample, size, supersample).mean(dim=(3, 5))
 
     shade = torch.zeros(dx.shape[0], size, size, dtype=dtype, device=device)
     for index, texture in enumerate(TEXTURES):
-        chosen = params["texture"] == index
-        if chosen.any() and texture != "plain":
+        if texture != "plain":
             samples = _texture_shade(texture, axis[None, :], axis[:, None], torch)
             pooled = samples.reshape(size, supersample, size, supersample).mean(dim=(1, 3))
-            shade[chosen] = pooled
+            shade = torch.where((params["texture"] == index)[:, None, None], pooled, shade)
     shade = shade[..., None]
     background = params["bg"][:, None, None, :] * (1 - shade) + params["bg2"][:, None, None, :] * shade
     cover4 = cover[..., None]
