@@ -48,6 +48,7 @@ class ManifestRow:
     video_path: str = ""  # the video as the workflow's inputs name it (see workflow_path)
     ground_truth_path: str | None = None
     ground_truth_masks_path: str | None = None  # the ground truth's object masks, as the workflow names them
+    ground_truth_upsampled_path: str | None = None  # the ground truth at the cascade's resolution, likewise
     edit_kind: str | None = None  # label: colour, texture, background, shape (synthetic suite)
     suite: str | None = None  # label of the suite the row belongs to (e.g. seed0)
     file: str = ""  # the manifest, for messages
@@ -201,6 +202,17 @@ def load_manifest(
             if not gt_masks.is_dir():
                 raise InputError(f"{where}, field 'ground_truth_masks': {gt_masks} is not a folder of PNG masks")
             ground_truth_masks_path = workflow_path(record["ground_truth_masks"], base, workdir)
+        ground_truth_upsampled_path = None
+        if "ground_truth_upsampled" in record:
+            if ground_truth is None:
+                raise InputError(f"{where}, field 'ground_truth_upsampled': given without a ground_truth")
+            upsampled = (base / record["ground_truth_upsampled"]).resolve()
+            if not upsampled.exists():
+                raise InputError(f"{where}, field 'ground_truth_upsampled': {upsampled} does not exist")
+            if upsampled.is_file() and upsampled.suffix.lower() not in VIDEO_SUFFIXES:
+                raise InputError(f"{where}, field 'ground_truth_upsampled': {upsampled.name} is not a video "
+                                 f"({', '.join(sorted(VIDEO_SUFFIXES))}) or image folder")
+            ground_truth_upsampled_path = workflow_path(record["ground_truth_upsampled"], base, workdir)
 
         mask = record.get("mask", default_mask)
         # Keys hash the paths as written (relative to the manifest), so that outputs keep their
@@ -228,6 +240,7 @@ def load_manifest(
                 video_path=workflow_path(record["video"], base, workdir),
                 ground_truth_path=workflow_path(record["ground_truth"], base, workdir) if ground_truth else None,
                 ground_truth_masks_path=ground_truth_masks_path,
+                ground_truth_upsampled_path=ground_truth_upsampled_path,
                 edit_kind=record.get("edit_kind"),
                 suite=record.get("suite"),
                 file=str(path),

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 
@@ -66,3 +67,17 @@ def quadrant_image(height: int = 32, width: int = 64) -> np.ndarray:
     image[height // 2 :, : width // 2] = BLUE
     image[height // 2 :, width // 2 :] = WHITE
     return image
+
+
+# -- metrics records (test_tables.py, test_paper_tables.py) ----------------------------------------------
+
+
+def write_metrics_records(folder, records) -> list[str]:
+    """Write each record as FOLDER/metrics/VARIANT/ID.json, as the metrics stage lays them out; their paths."""
+    paths = []
+    for r in records:
+        path = folder / "metrics" / r["variant"] / f"{r['id']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(r))
+        paths.append(str(path))
+    return paths

@@ -36,7 +36,9 @@ def test_demo_edits_come_closer_to_their_ground_truth(tmp_path):
     rows = [line.split(",")[0] for line in (REPO / "config/manifest.csv").read_text().splitlines()[1:] if line]
     assert len(rows) == 3
     # every row's upsampled clip (edit -> decode -> the cascade's refiner) and its ground truth
-    targets = [str(results / sub) for row in rows for sub in (f"upsampled/dreammotion/{row}/upsample.json", f"ground_truth/{row}")]
+    # and the metrics record, which measures the upsampled clip against the true 64x64 edit
+    targets = [str(results / sub) for row in rows
+               for sub in (f"upsampled/dreammotion/{row}/upsample.json", f"ground_truth/{row}", f"metrics/dreammotion/{row}.json")]
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
            "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", *targets]
     result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=1500)
@@ -54,3 +56,8 @@ def test_demo_edits_come_closer_to_their_ground_truth(tmp_path):
         record = json.loads((results / "upsampled/dreammotion" / row / "upsample.json").read_text())
         v2v = next(step for step in record["steps"] if step.get("step") == "v2v")
         assert "dreammotion-shapes-refiner-64" in json.dumps(record) and v2v["steps"] == 1, v2v
+        metrics = json.loads((results / "metrics/dreammotion" / f"{row}.json").read_text())["metrics"]
+        truth_64 = read_frames(results / "ground_truth_upsampled" / row)
+        expected = np.mean([psnr(upsampled[f], truth_64[f]) for f in range(len(truth_64))])
+        assert metrics["upsampled_gt_psnr"]["value"] == pytest.approx(expected, abs=1e-6)
+        assert metrics["lanczos_gt_psnr"]["status"] == "ok" and metrics["upsampled_clip_text_alignment"]["status"] == "ok"

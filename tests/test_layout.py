@@ -31,14 +31,14 @@ def test_every_rule_builds_its_command_with_the_failure_record_helper():
 
 @pytest.mark.parametrize("batch_size", [1, 2])
 def test_rules_and_run_summary_agree_on_every_failure_path(tmp_path, tiny_model_dir, batch_size):
-    """Dry-run the workflow (upsampling on, a row with ground truth; edits one job per row, or both rows in
+    """Dry-run the workflow (upsampling on, a row with ground truth at both sizes; edits one job per row, or both rows in
     one batch job): every failure record a row's jobs write is one the run summary looks for, and each it
     looks for is written by a job of the row. (A batch job that fails writes its rows' edit records.)"""
     from test_workflow import make_project, snakemake
 
-    rows = ("id,video,source_prompt,target_prompt,mask,seed,ground_truth\n"
-            'red2blue,clips/red square,a red square,a blue square,"box=1,3,11,11@0",1,clips/green\n'
-            "green2red,clips/green,a green square,a red square,none,2,\n")
+    rows = ("id,video,source_prompt,target_prompt,mask,seed,ground_truth,ground_truth_upsampled\n"
+            'red2blue,clips/red square,a red square,a blue square,"box=1,3,11,11@0",1,clips/green,clips/green\n'
+            "green2red,clips/green,a green square,a red square,none,2,,\n")
     work = make_project(tmp_path, tiny_model_dir, rows=rows,
                         extra_config={"upsample": {"method": "resize"}, "edit_batch_size": batch_size})
     dry = snakemake(work, "-n", "-p", "--forceall")
@@ -57,6 +57,7 @@ def test_rules_and_run_summary_agree_on_every_failure_path(tmp_path, tiny_model_
                 if not re.search(r"\.(panel|edit_batch)\.json$|failures/(tables|report)/", str(path))}
     assert any(str(path).endswith(".edit_batch.json") for path in written) == (batch_size > 1)
     missing = looked_for - written
-    # green2red has no ground truth: the summary may look for a record no job of that row writes
-    assert missing == {Path("results/failures/ground_truth/green2red.json")}, missing
+    # green2red has no ground truth: the summary may look for records no job of that row writes
+    assert missing == {Path("results/failures/ground_truth/green2red.json"),
+                       Path("results/failures/ground_truth_upsampled/green2red.json")}, missing
     assert row_jobs <= looked_for, row_jobs - looked_for

@@ -69,21 +69,18 @@ def test_bad_rows_name_file_line_and_field(folder, body, field, words):
     assert words in message
 
 
-def test_bad_typed_cells(folder):
-    path = write(folder, HEADER + ",seed\na,clip.mp4,x,y,minus-one\n")
-    with pytest.raises(InputError, match=r"line 2 \(id 'a'\), field 'seed'"):
-        load(path)
-    path = write(folder, HEADER + ",lr\na,clip.mp4,x,y,-1\n")
-    with pytest.raises(InputError, match="field 'lr'"):
-        load(path)
-
-
-def test_bad_mask_spec_and_missing_mask_folder(folder):
-    path = write(folder, HEADER + ",mask\na,clip.mp4,x,y,\"box=1,2@0\"\n")
-    with pytest.raises(InputError, match=r"line 2 \(id 'a'\), field 'mask'"):
-        load(path)
-    path = write(folder, HEADER + ",mask\na,clip.mp4,x,y,file:nowhere\n")
-    with pytest.raises(InputError, match="field 'mask'.*nowhere"):
+@pytest.mark.parametrize(
+    "column, cell, match",
+    [
+        ("seed", "minus-one", r"line 2 \(id 'a'\), field 'seed'"),
+        ("lr", "-1", "field 'lr'"),
+        ("mask", '"box=1,2@0"', r"line 2 \(id 'a'\), field 'mask'"),
+        ("mask", "file:nowhere", "field 'mask'.*nowhere"),  # a mask folder that does not exist
+    ],
+)
+def test_bad_typed_cells_and_mask_specs(folder, column, cell, match):
+    path = write(folder, f"{HEADER},{column}\na,clip.mp4,x,y,{cell}\n")
+    with pytest.raises(InputError, match=match):
         load(path)
 
 

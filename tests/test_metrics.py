@@ -426,3 +426,65 @@ def test_record_schema_requires_an_error_for_failed_records():
     with pytest.raises(InputError, match="field metrics.clip_text_alignment.status"):
         validate_record({"id": "a", "variant": "full", "status": "ok", "metrics": {"clip_text_alignment": {"value": 0, "status": "zero"}}}, "x.json")
     assert RECORD_SCHEMA["properties"]["status"]["enum"] == ["ok", "failed"]
+
+
+# -- the cascade's upsampled clip -------------------------------------------------------------------
+
+
+def test_upsampled_metrics_compare_the_cascade_and_lanczos_with_the_true_64px_clip():
+    from dreammotion.metrics.config import load_config
+    from dreammotion.metrics.results import MetricUnavailable
+    from dreammotion.metrics.upsampled import compute_upsampled_metrics
+    from dreammotion.synthetic import ClipSpec, render
+
+    spec = ClipSpec()
+    edit, _ = render(spec, 32)
+    truth_64, _ = render(spec, 64)  # the renderer is resolution-free: a true 64x64 clip
+    config = load_config(None)
+    missing_clip = MetricUnavailable("no CLIP model configured")
+    perfect = compute_upsampled_metrics(edit, truth_64, truth_64, "p", None, missing_clip, config)
+    assert perfect["upsampled_gt_psnr"]["value"] == math.inf
+    assert perfect["upsampled_gt_ssim"]["value"] == pytest.approx(1.0)
+    lanczos = perfect["lanczos_gt_psnr"]["value"]
+    assert 15 < lanczos < 60 and perfect["lanczos_gt_ssim"]["value"] < 1.0  # resizing loses the edges
+    assert perfect["upsampled_clip_text_alignment"]["status"] == "missing"
+    assert "no CLIP model configured" in perfect["upsampled_clip_frame_consistency"]["reason"]
+    noisy = np.clip(truth_64.astype(int) + plus_minus_noise(truth_64.shape, 8), 0, 255).astype(np.uint8)
+    worse = compute_upsampled_metrics(edit, noisy, truth_64, "p", None, missing_clip, config)
+    assert worse["upsampled_gt_psnr"]["value"] == pytest.approx(20 * math.log10(255 / 8), abs=0.3)
+    # A ground truth with other frames (e.g. interpolate+sr's extra frames) is missing, with the sizes.
+    other = compute_upsampled_metrics(edit, np.concatenate([truth_64, truth_64]), truth_64, "p", None, missing_clip, config)
+    assert other["upsampled_gt_psnr"]["status"] == "missing"
+    assert "16 frames of 64x64 px" in other["upsampled_gt_psnr"]["reason"]
+    assert other["lanczos_gt_psnr"]["status"] == "ok"  # the edit itself has the ground truth's frames
+    # A real video (no upsampled ground truth): only the CLIP metrics of the upsampled clip apply.
+    assert set(compute_upsampled_metrics(edit, truth_64, None, "p", None, missing_clip, config)) == {
+        "upsampled_clip_text_alignment", "upsampled_clip_frame_consistency"}
+
+
+def test_cli_measures_the_upsampled_clip_in_the_same_record(tmp_path, tiny_clip):
+    from dreammotion.cli import main
+    from dreammotion.upsample.resize import resize_frames
+
+    _write_edit(tmp_path, {"runtime_s": 1.0, "peak_memory_mib": 1.0})
+    truth, _ = red_square_clip()
+    truth_96 = resize_frames(truth, 96, 96)
+    write_frames(truth_96, tmp_path / "gt_up")
+    # A second stage that restores the truth up to small noise, against Lanczos of the shifted edit.
+    write_frames(np.clip(truth_96.astype(int) + plus_minus_noise(truth_96.shape, 4), 0, 255).astype(np.uint8), tmp_path / "up")
+    config = {"clip": {"pretrained": str(tiny_clip)}, "motion": {"tracker": "lucas-kanade"}}
+    base = ["metrics", "--input-frames", str(tmp_path / "input"), "--edit-frames", str(tmp_path / "edit"),
+            "--masks", str(tmp_path / "masks"), "--target-prompt", "a red square", "--ground-truth", str(tmp_path / "gt"),
+            "--edit-json", str(tmp_path / "edit.json"), "--config", json.dumps(config)]
+    out = tmp_path / "m.json"
+    assert main(base + ["--upsampled-frames", str(tmp_path / "up"), "--upsampled-ground-truth", str(tmp_path / "gt_up"),
+                        "--out", str(out)]) == 0
+    record = validate_record(json.loads(out.read_text()), str(out))
+    metrics = record["metrics"]
+    names = {"upsampled_clip_text_alignment", "upsampled_clip_frame_consistency", "upsampled_gt_psnr",
+             "upsampled_gt_ssim", "lanczos_gt_psnr", "lanczos_gt_ssim"}
+    assert all(metrics[n]["status"] == "ok" for n in names), {n: metrics[n].get("reason") for n in names}
+    assert metrics["upsampled_gt_psnr"]["value"] > metrics["lanczos_gt_psnr"]["value"] + 10
+    assert record["inputs"]["upsampled_ground_truth"] == str(tmp_path / "gt_up")
+    assert main(base + ["--upsampled-ground-truth", str(tmp_path / "gt_up"), "--out", str(tmp_path / "n.json")]) == 1
+    assert not (tmp_path / "n.json").exists()

@@ -4,7 +4,6 @@ hand-computed ones, the column roles, the groups of edit kinds, suite spread, th
 from __future__ import annotations
 
 import csv
-import json
 import math
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from dreammotion.errors import InputError
 from dreammotion.tables import paper
 from dreammotion.tables.aggregate import load_records
+from conftest import write_metrics_records
 
 
 def ok(value, **details):
@@ -44,13 +44,7 @@ def records(tmp_path):
                 rows.append(record(f"{suite}-{i}_{kind}", variant, kind, suite,
                                    (base, 0.9, 0.2 + base, 0.8, math.inf if (variant, i, suite) == ("sds", 0, "seed0") else 20 + i),
                                    method="sdedit" if variant == "sdedit" else "dreammotion"))
-    paths = []
-    for r in rows:
-        path = tmp_path / "metrics" / r["variant"] / f"{r['id']}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(r))
-        paths.append(str(path))
-    return load_records(paths)
+    return load_records(write_metrics_records(tmp_path, rows))
 
 
 def test_table1_means_groups_and_suite_spread_match_hand_computed(records):

@@ -12,6 +12,7 @@ import pytest
 
 from dreammotion.errors import InputError
 from dreammotion.tables import aggregate, formats
+from conftest import write_metrics_records
 
 
 def metric(value):
@@ -32,16 +33,6 @@ def record(edit_id, variant, metrics, **extra):
     return base
 
 
-def write_records(tmp_path, records):
-    paths = []
-    for r in records:
-        path = tmp_path / "metrics" / r["variant"] / f"{r['id']}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(r))
-        paths.append(str(path))
-    return paths
-
-
 @pytest.fixture
 def records():
     return [
@@ -54,7 +45,7 @@ def records():
 
 
 def test_aggregation_matches_hand_computed_mean_and_std(tmp_path, records):
-    loaded = aggregate.load_records(write_records(tmp_path, records))
+    loaded = aggregate.load_records(write_metrics_records(tmp_path, records))
     stats = aggregate.aggregate_by_variant(loaded)
     full = stats["full"]
     # clip_text_alignment over full: 0.30, 0.20 (car is missing: excluded, counted)
@@ -70,7 +61,7 @@ def test_aggregation_matches_hand_computed_mean_and_std(tmp_path, records):
 
 
 def test_missing_is_shown_as_missing_never_as_zero(tmp_path, records):
-    loaded = aggregate.load_records(write_records(tmp_path, records))
+    loaded = aggregate.load_records(write_metrics_records(tmp_path, records))
     edits = aggregate.edits_table(loaded)
     rows = {(row[0], row[1]): dict(zip(edits.columns, row)) for row in edits.rows}
     assert rows[("car", "full")]["clip_text_alignment ↑"] == "missing"
@@ -84,7 +75,7 @@ def test_missing_is_shown_as_missing_never_as_zero(tmp_path, records):
 
 
 def test_written_tables_csv_markdown_latex(tmp_path, records):
-    paths = aggregate.write_tables(aggregate.load_records(write_records(tmp_path, records)), tmp_path / "tables")
+    paths = aggregate.write_tables(aggregate.load_records(write_metrics_records(tmp_path, records)), tmp_path / "tables")
     names = sorted(p.rsplit("/", 1)[1] for p in paths)
     assert names == ["edits.csv", "edits.md", "edits.tex", "summary.csv", "summary.md", "summary_settings.csv",
                      "variants.csv", "variants.md", "variants.tex"]
@@ -179,7 +170,7 @@ def test_bad_records_are_input_errors_naming_the_file(tmp_path, records):
     bad.write_text(json.dumps({"id": "x", "variant": "full", "status": "ok", "metrics": {"m": {"value": "high", "status": "ok"}}}))
     with pytest.raises(InputError, match=r"bad.json: field metrics.m.value"):
         aggregate.load_records([str(bad)])
-    paths = write_records(tmp_path, records[:1])
+    paths = write_metrics_records(tmp_path, records[:1])
     with pytest.raises(InputError, match="both for edit 'dog', variant 'full'"):
         aggregate.load_records(paths + paths)
     with pytest.raises(InputError, match="does not exist"):
@@ -189,7 +180,7 @@ def test_bad_records_are_input_errors_naming_the_file(tmp_path, records):
 def test_tables_cli(tmp_path, records):
     from dreammotion.cli import main
 
-    paths = write_records(tmp_path, records)
+    paths = write_metrics_records(tmp_path, records)
     assert main(["tables", "--metrics", *paths, "--out-dir", str(tmp_path / "tables")]) == 0
     assert (tmp_path / "tables" / "variants.tex").is_file()
     assert main(["tables", "--metrics", str(tmp_path / "missing.json"), "--out-dir", str(tmp_path / "t2")]) == 1
@@ -197,7 +188,7 @@ def test_tables_cli(tmp_path, records):
 
 def test_summary_markdown_starts_with_a_compact_per_edit_table(tmp_path, records):
     records[0]["settings"] = {"lr": 0.1, "iterations": 200, "seed": 4}
-    paths = aggregate.write_tables(aggregate.load_records(write_records(tmp_path, records)), tmp_path / "tables")
+    paths = aggregate.write_tables(aggregate.load_records(write_metrics_records(tmp_path, records)), tmp_path / "tables")
     text = (tmp_path / "tables" / "summary.md").read_text()
     check_markdown_tables(text)
     lines = text.split("\n")
@@ -219,7 +210,7 @@ def test_infinite_psnr_is_capped_in_means_with_a_footnote(tmp_path):
         record("a", "full", {"gt_psnr": metric(math.inf), "gt_ssim": metric(1.0)}),
         record("b", "full", {"gt_psnr": metric(20.0), "gt_ssim": metric(0.5)}),
     ]
-    loaded = aggregate.load_records(write_records(tmp_path, recs))
+    loaded = aggregate.load_records(write_metrics_records(tmp_path, recs))
     stats = aggregate.metric_stats(loaded, "gt_psnr")
     assert (stats.mean, stats.capped, stats.n) == (pytest.approx((aggregate.PSNR_CAP_DB + 20) / 2), 1, 2)
     assert stats.std == pytest.approx(math.sqrt(2) * (aggregate.PSNR_CAP_DB - 20) / 2)

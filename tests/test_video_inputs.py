@@ -207,28 +207,19 @@ def test_missing_file(tmp_path):
     expect_input_error(tmp_path / "no such clip.mp4", "does not exist", tmp_path)
 
 
-def test_empty_file(media, tmp_path):
-    expect_input_error(media["empty"], "is empty (0 bytes)", tmp_path)
-
-
-def test_random_bytes(media, tmp_path):
-    expect_input_error(media["random"], "cannot be read as a video", tmp_path)
-
-
-def test_text_file_with_video_extension(media, tmp_path):
-    expect_input_error(media["text"], "cannot be read as a video", tmp_path)
-
-
-def test_truncated_mp4_without_index(media, tmp_path):
-    expect_input_error(media["truncated"], "moov atom not found", tmp_path)
-
-
-def test_truncated_mp4_with_index(media, tmp_path):
-    expect_input_error(media["truncated_faststart"], "corrupt or truncated", tmp_path)
-
-
-def test_no_video_stream(media, tmp_path):
-    expect_input_error(media["audio_only"], "has no video stream (streams: audio)", tmp_path)
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("empty", "is empty (0 bytes)"),
+        ("random", "cannot be read as a video"),
+        ("text", "cannot be read as a video"),  # a text file with a video extension
+        ("truncated", "moov atom not found"),  # a truncated mp4 without its index
+        ("truncated_faststart", "corrupt or truncated"),  # a truncated mp4 with its index at the front
+        ("audio_only", "has no video stream (streams: audio)"),
+    ],
+)
+def test_broken_media_is_an_input_error(media, tmp_path, name, fragment):
+    expect_input_error(media[name], fragment, tmp_path)
 
 
 def test_unsupported_extension(tmp_path):

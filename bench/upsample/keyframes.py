@@ -29,6 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "long"))
 from seams import decode, draw_clip, psnr  # noqa: E402
 
+from dreammotion.utils.atomic import write_json  # noqa: E402
+
 FRAMES, FACTOR = 15, 2
 
 
@@ -44,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--guidance-scale", type=float, default=2.0)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the seconds are then GPU seconds)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    model = load_t2v(args.model)
+    model = load_t2v(args.model, device=args.device)
     interpolator = make_interpolator(None, "farneback")
     keys = list(range(0, FRAMES, FACTOR))  # the frames the keyframe route edits
     between = [f for f in range(FRAMES) if f not in keys]
@@ -81,16 +84,21 @@ def main(argv: list[str] | None = None) -> int:
             })
         print(json.dumps(row), flush=True)
         rows.append(row)
+        report = result(args, argv, keys, settings, rows)
+        if args.out:  # after every clip: a run cut off by a time limit keeps the clips it finished
+            write_json(args.out, report)
+    print(json.dumps(report["summary"], indent=1))
+    return 0
+
+
+def result(args, argv, keys, settings, rows) -> dict:
     summary = {name: {key: round(float(np.mean([r[name][key] for r in rows])), 2)
                       for key in ("psnr_all", "psnr_keyframes", "psnr_between", "seconds")}
                for name in ("every_frame", "keyframes_interpolated")}
-    result = {"frames": FRAMES, "factor": FACTOR, "keyframes": keys, "settings": settings, "rows": rows,
-              "summary": summary, "interpolation": "farneback optical flow (a substitute for a learned interpolator)",
-              "command": "python bench/upsample/keyframes.py " + " ".join(sys.argv[1:] if argv is None else argv)}
-    print(json.dumps(summary, indent=1))
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
-    return 0
+    return {"frames": FRAMES, "factor": FACTOR, "keyframes": keys, "settings": settings, "device": args.device,
+            "rows": rows, "summary": summary,
+            "interpolation": "farneback optical flow (a substitute for a learned interpolator)",
+            "command": "python bench/upsample/keyframes.py " + " ".join(sys.argv[1:] if argv is None else argv)}
 
 
 if __name__ == "__main__":

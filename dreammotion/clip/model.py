@@ -42,22 +42,14 @@ def clip_config(preset: str, tokenizer):
     ``eos_token_id`` is not the legacy 2), so its config must carry the tokenizer's special ids."""
     from transformers import CLIPConfig
 
+    from dreammotion.models.tokenizer import text_tower_config
+
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: {' or '.join(PRESETS)}")
     (v_hidden, v_layers, v_heads), (t_hidden, t_layers, t_heads), projection = PRESETS[preset]
     if tokenizer.eos_token_id == 2:
         raise ValueError("the tokenizer's <eos> id is 2: CLIPTextModel would pool at the largest token id instead")
-    text = dict(
-        vocab_size=len(tokenizer),
-        hidden_size=t_hidden,
-        intermediate_size=4 * t_hidden,
-        num_hidden_layers=t_layers,
-        num_attention_heads=t_heads,
-        max_position_embeddings=MAX_TOKENS,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
+    text = text_tower_config(tokenizer, t_hidden, t_layers, t_heads)
     vision = dict(
         image_size=IMAGE_SIZE,
         patch_size=4,

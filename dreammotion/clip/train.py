@@ -28,9 +28,7 @@ autocast on CUDA; checkpoints (and ``--archive`` pieces) every ``--checkpoint-mi
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +38,7 @@ import torch.nn.functional as F
 from dreammotion.clip import MODEL_NAME
 from dreammotion.clip.inputs import AUGMENT, appearance_key, augment, motion_images_torch, to_pixel_values
 from dreammotion.clip.model import IMAGE_SIZE, build_clip, load_weights, n_parameters, save_clip
-from dreammotion.prior.train import earlier_runs, lr_scale, run_totals, write_archive
+from dreammotion.prior.train import resolve_device, train_for_budget
 from dreammotion.synthetic.captions import MAX_TOKENS, caption
 from dreammotion.synthetic.render import HELD_OUT_PAIRS, render_batch_torch, sample_spec, specs_to_tensors
 
@@ -170,76 +168,24 @@ class Trainer:
         return frame_loss.detach(), clip_loss.detach()
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     trainer = Trainer(args, device)
-    previous_runs = earlier_runs(trainer.previous)
-    print(f"parameters: {trainer.n_params}", flush=True)
-    budget = args.minutes * 60
-    log: list[dict] = []
-    start = last_checkpoint = time.time()
-    step = 0
-    losses: list[torch.Tensor] = []
 
-    def checkpoint(final: bool) -> None:
-        seconds = time.time() - start
-        info = {
-            "name": MODEL_NAME,
-            "preset": args.preset,
-            "image_size": IMAGE_SIZE,
-            "frames": FRAMES,
-            "steps": step,
-            "batch": args.batch,
-            "clips_seen": step * args.batch,
-            "train_seconds": round(seconds, 1),
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "parameters": trainer.n_params,
-            "args": {k: str(v) for k, v in vars(args).items()},
-            "final": final,
-            "excluded_pairs": sorted(list(pair) for pair in HELD_OUT_PAIRS),
-            "augment": AUGMENT,
-            "loss_log": log,
-            "init_from": str(args.init_from) if args.init_from else None,
-            "previous_runs": previous_runs,
-            **run_totals(previous_runs, step, step * args.batch, seconds),
-        }
-        save_clip(args.out, trainer.model, trainer.tokenizer, trainer.processor, info)
-        if args.archive:
-            write_archive(args.out, args.archive)
-        print(f"checkpoint at step {step} -> {args.out}", flush=True)
+    def log_fields(values: torch.Tensor) -> dict:
+        frame_loss, clip_loss = values.mean(dim=0).tolist()
+        return {"frame_loss": round(frame_loss, 4), "clip_loss": round(clip_loss, 4),
+                "logit_scale": round(trainer.model.logit_scale.exp().item(), 2)}
 
-    while True:
-        elapsed = time.time() - start
-        if elapsed >= budget or (args.max_steps and step >= args.max_steps):
-            break
-        lr = args.lr * lr_scale(step, args.warmup, min(elapsed / budget, 1.0))
-        frame_loss, clip_loss = trainer.step(trainer.batch(), lr)
-        losses.append(torch.stack([frame_loss, clip_loss]))
-        step += 1
-        if step % args.log_every == 0 or step < 4:
-            values = torch.stack(losses)  # the one GPU sync of the loop
-            if not torch.isfinite(values).all():
-                raise FloatingPointError(f"training loss is not finite between steps {step - len(losses) + 1} and {step}")
-            means = values.mean(dim=0).tolist()
-            entry = {"step": step, "seconds": round(time.time() - start, 1), "frame_loss": round(means[0], 4),
-                     "clip_loss": round(means[1], 4), "logit_scale": round(trainer.model.logit_scale.exp().item(), 2),
-                     "lr": round(lr, 7), "clips_per_s": round(step * args.batch / (time.time() - start), 1)}
-            log.append(entry)
-            losses = []
-            print(json.dumps(entry), flush=True)
-        if time.time() - last_checkpoint > args.checkpoint_minutes * 60:
-            checkpoint(final=False)
-            last_checkpoint = time.time()
-    if step == 0:
-        raise RuntimeError(f"no training step fitted in --minutes {args.minutes}")
-    checkpoint(final=True)
-    return 0
+    return train_for_budget(
+        args, device, trainer,
+        train_step=lambda lr: torch.stack(trainer.step(trainer.batch(), lr)),
+        log_fields=log_fields,
+        save=lambda info: save_clip(args.out, trainer.model, trainer.tokenizer, trainer.processor, info),
+        model_info={"name": MODEL_NAME, "preset": args.preset, "image_size": IMAGE_SIZE, "frames": FRAMES},
+        run_info={"excluded_pairs": sorted(list(pair) for pair in HELD_OUT_PAIRS), "augment": AUGMENT},
+        need_a_step=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

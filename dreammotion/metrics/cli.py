@@ -16,6 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source-prompt", default=None, help="the source prompt (copied into the record; default: edit.json)")
     parser.add_argument("--ground-truth", default=None, help="folder of the ground-truth edit's frames (synthetic rows)")
     parser.add_argument("--gt-masks", default=None, help="folder of the ground-truth edited object's masks (centroid error, motion against the true trajectories)")
+    parser.add_argument("--upsampled-frames", default=None,
+                        help="folder of the cascade's upsampled edit (results/upsampled/{variant}/{id}/frames): adds the upsampled_* metrics")
+    parser.add_argument("--upsampled-ground-truth", default=None,
+                        help="folder of the ground truth at the upsampled resolution (synthetic rows): upsampled_gt_* and the Lanczos baseline lanczos_gt_*")
     parser.add_argument("--edit-kind", default=None, help="label of the row's kind of edit (manifest edit_kind), kept in the record for the tables")
     parser.add_argument("--suite", default=None, help="label of the row's suite (manifest suite), kept in the record for the tables")
     parser.add_argument("--edit-json", required=True, help="the edit's edit.json (runtime_s, peak_memory_mib, settings, final_losses)")
@@ -48,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.gt_masks and not args.ground_truth:
         raise InputError("--gt-masks given without --ground-truth")
+    if args.upsampled_ground_truth and not args.upsampled_frames:
+        raise InputError("--upsampled-ground-truth given without --upsampled-frames")
     out = Path(args.out)
     config = load_config(args.config)
     edit_info = read_edit_json(args.edit_json)
@@ -66,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
         masks=_read_clip(args.masks, "--masks", masks=True),
         gt_frames=_read_clip(args.ground_truth, "--ground-truth") if args.ground_truth else None,
         gt_masks=_read_clip(args.gt_masks, "--gt-masks", masks=True) if args.gt_masks else None,
+        upsampled_frames=_read_clip(args.upsampled_frames, "--upsampled-frames") if args.upsampled_frames else None,
+        gt_upsampled_frames=(_read_clip(args.upsampled_ground_truth, "--upsampled-ground-truth")
+                             if args.upsampled_ground_truth else None),
     )
     names = {
         "input_frames": f"--input-frames {args.input_frames}",
@@ -91,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
             "masks": args.masks,
             "ground_truth": args.ground_truth,
             "gt_masks": args.gt_masks,
+            "upsampled_frames": args.upsampled_frames,
+            "upsampled_ground_truth": args.upsampled_ground_truth,
             "edit_json": args.edit_json,
         },
     )

@@ -72,6 +72,25 @@ METRICS: dict[str, MetricInfo] = {
     "centroid_error_px": MetricInfo(
         "centroid err (px)", False, "per-frame distance between ground-truth and estimated edited-object centroids"
     ),
+    "upsampled_clip_text_alignment": MetricInfo(
+        "CLIP text (up)", True, "clip_text_alignment of the cascade's upsampled clip"
+    ),
+    "upsampled_clip_frame_consistency": MetricInfo(
+        "CLIP frame (up)", True, "clip_frame_consistency of the cascade's upsampled clip"
+    ),
+    "upsampled_gt_psnr": MetricInfo(
+        "PSNR (up)", True, "PSNR (dB) of the upsampled clip to the ground truth at its resolution, whole frame"
+    ),
+    "upsampled_gt_ssim": MetricInfo(
+        "SSIM (up)", True, "SSIM of the upsampled clip to the ground truth at its resolution, whole frame"
+    ),
+    "lanczos_gt_psnr": MetricInfo(
+        "PSNR (Lanczos)", True,
+        "PSNR (dB) of the edit resized with Lanczos to the upsampled ground truth's size: the baseline of the cascade",
+    ),
+    "lanczos_gt_ssim": MetricInfo(
+        "SSIM (Lanczos)", True, "SSIM of the edit resized with Lanczos to the upsampled ground truth's size"
+    ),
     "runtime_s": MetricInfo("runtime (s)", None, "wall-clock time of the edit, from edit.json (of a batched edit: its share of the batch)"),
     "peak_memory_mib": MetricInfo("peak mem (MiB)", None, "peak accelerator memory of the edit, from edit.json"),
 }

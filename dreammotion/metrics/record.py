@@ -73,6 +73,10 @@ class MeasuredClips:
     masks: np.ndarray
     gt_frames: np.ndarray | None = None
     gt_masks: np.ndarray | None = None
+    # The cascade's upsampled clip and the ground truth at its resolution (dreammotion.metrics.upsampled):
+    # not at the input's size, so check_clips leaves them to compute_upsampled_metrics.
+    upsampled_frames: np.ndarray | None = None
+    gt_upsampled_frames: np.ndarray | None = None
 
 
 def read_edit_json(path: str | Path) -> dict:
@@ -136,6 +140,11 @@ def compute_metrics(clips: MeasuredClips, target_prompt: str, config: MetricsCon
         metrics.update(
             compute_groundtruth_metrics(clips.edit_frames, clips.gt_frames, clips.masks, clips.gt_masks, config.object_colour)
         )
+    if clips.upsampled_frames is not None:
+        from dreammotion.metrics.upsampled import compute_upsampled_metrics
+
+        metrics.update(compute_upsampled_metrics(clips.edit_frames, clips.upsampled_frames, clips.gt_upsampled_frames,
+                                                 target_prompt, scorer, clip_error, config))
     if edit_info is not None:
         metrics.update(cost_metrics(edit_info, edit_json_name))
     return metrics

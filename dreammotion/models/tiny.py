@@ -40,7 +40,7 @@ def save_tiny_t2v(folder: str | Path, *, vae: str = "kl", seed: int = 0) -> Path
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from dreammotion.models.autoencoder import PixelShuffleAutoencoder
-    from dreammotion.models.tokenizer import build_word_tokenizer
+    from dreammotion.models.tokenizer import build_word_tokenizer, text_tower_config
 
     folder = Path(folder)
     torch.manual_seed(seed)
@@ -64,19 +64,7 @@ def save_tiny_t2v(folder: str | Path, *, vae: str = "kl", seed: int = 0) -> Path
         raise ValueError(f"vae must be 'kl' or 'pixelshuffle', got {vae!r}")
     unet = UNet3DConditionModel(**tiny_unet_config(latent_channels))
     tokenizer = build_word_tokenizer(TINY_WORDS, max_length=16)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=16,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(**text_tower_config(tokenizer, 16, 2, 2, intermediate_size=32)))
     scheduler = DDIMScheduler(beta_schedule="squaredcos_cap_v2", clip_sample=False, set_alpha_to_one=False)
     unet.save_pretrained(folder / "unet")
     autoencoder.save_pretrained(folder / "vae")

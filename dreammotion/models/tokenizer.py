@@ -33,3 +33,20 @@ def build_word_tokenizer(words: Iterable[str], max_length: int = 16):
         pad_token="<pad>",
         model_max_length=max_length,
     )
+
+
+def text_tower_config(tokenizer, hidden_size: int, layers: int, heads: int,
+                      intermediate_size: int | None = None) -> dict:
+    """``CLIPTextConfig`` fields of a text encoder over `tokenizer`: its vocabulary, one position per
+    token it emits, and its special ids (CLIP's text tower pools at the first <eos>)."""
+    return dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size or 4 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        max_position_embeddings=tokenizer.model_max_length,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )

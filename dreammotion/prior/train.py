@@ -76,21 +76,13 @@ def unet_config(latent_channels: int, preset: str = "base", head_size: int | Non
     )
 
 
-def text_config(vocab_size: int, tokenizer, preset: str = "base"):
+def text_config(tokenizer, preset: str = "base"):
     from transformers import CLIPTextConfig
 
+    from dreammotion.models.tokenizer import text_tower_config
+
     hidden, layers, heads = (128, 3, 4) if preset == "base" else (32, 1, 2)
-    return CLIPTextConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        intermediate_size=4 * hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        max_position_embeddings=MAX_TOKENS,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
+    return CLIPTextConfig(**text_tower_config(tokenizer, hidden, layers, heads))
 
 
 def build_model(size: int, preset: str = "base", seed: int = 0, head_size: int | None = None,
@@ -111,7 +103,7 @@ def build_model(size: int, preset: str = "base", seed: int = 0, head_size: int |
     torch.manual_seed(seed)
     autoencoder = PixelShuffleAutoencoder(factor=factor)
     tokenizer = build_word_tokenizer(vocabulary(), max_length=MAX_TOKENS)
-    text_encoder = CLIPTextModel(text_config(len(tokenizer), tokenizer, preset))
+    text_encoder = CLIPTextModel(text_config(tokenizer, preset))
     config = unet_config(autoencoder.latent_channels, preset, head_size)
     if conditioned:
         config["in_channels"] = 2 * autoencoder.latent_channels
@@ -544,9 +536,28 @@ def run_totals(previous_runs: list[dict], steps: int, clips: int, seconds: float
     }
 
 
-def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int:
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    trainer = trainer_class(args, device)
+def resolve_device(name: str) -> torch.device:
+    """--device: "auto" is cuda if available, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def train_for_budget(args: argparse.Namespace, device: torch.device, trainer, *, train_step, log_fields, save,
+                     model_info: dict, run_info: dict, need_a_step: bool = False) -> int:
+    """The wall-clock loop of both trainers (this prior and ``dreammotion.clip.train``).
+
+    Steps until --minutes or --max-steps with ``lr_scale``'s schedule, waits for the GPU only at log
+    steps (every --log-every, and the first three), checkpoints every --checkpoint-minutes and at
+    the end, with --archive's pieces. What differs between the models comes in as:
+
+    - `train_step(lr)`: one optimiser step on a fresh batch; returns its losses as a tensor;
+    - `log_fields(values)`: the loss fields of a log entry, from the losses stacked since the last;
+    - `save(info)`: writes the model folder with `info` as its training.json, which is
+      `model_info`, this run's counts, `run_info`, then the loss log and the earlier runs;
+    - `need_a_step`: raise rather than save an untrained model when no step fits the budget.
+
+    `trainer` gives ``previous`` (the --init-from model's training.json) and ``n_params``."""
     previous_runs = earlier_runs(trainer.previous)
     print(f"parameters: {trainer.n_params}", flush=True)
     budget = args.minutes * 60
@@ -556,26 +567,23 @@ def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int
     losses: list[torch.Tensor] = []
 
     def checkpoint(final: bool) -> None:
-        info = {
-            "size": args.size,
-            "frames": FRAMES,
+        seconds = time.time() - start
+        save({
+            **model_info,
             "steps": step,
             "batch": args.batch,
             "clips_seen": step * args.batch,
-            "train_seconds": round(time.time() - start, 1),
+            "train_seconds": round(seconds, 1),
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "parameters": trainer.n_params,
             "args": {k: str(v) for k, v in vars(args).items()},
             "final": final,
-            "ema": args.ema,
+            **run_info,
             "loss_log": log,
             "init_from": str(args.init_from) if args.init_from else None,
             "previous_runs": previous_runs,
-            **run_totals(previous_runs, step, step * args.batch, time.time() - start),
-        }
-        with trainer.weights_to_save():
-            save_model(args.out, trainer.unet, trainer.text_encoder, trainer.tokenizer, trainer.scheduler,
-                       trainer.autoencoder, info, trainer.extra_json())
+            **run_totals(previous_runs, step, step * args.batch, seconds),
+        })
         if args.archive:
             write_archive(args.out, args.archive)
         print(f"checkpoint at step {step} -> {args.out}", flush=True)
@@ -585,14 +593,13 @@ def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int
         if elapsed >= budget or (args.max_steps and step >= args.max_steps):
             break
         lr = args.lr * lr_scale(step, args.warmup, min(elapsed / budget, 1.0))
-        loss, mse = trainer.step(*trainer.batch(), lr=lr)
-        losses.append(mse)
+        losses.append(train_step(lr))
         step += 1
         if step % args.log_every == 0 or step < 4:
             values = torch.stack(losses)  # the one GPU sync of the loop
             if not torch.isfinite(values).all():
                 raise FloatingPointError(f"training loss is not finite between steps {step - len(losses) + 1} and {step}")
-            entry = {"step": step, "seconds": round(time.time() - start, 1), "mse": round(values.mean().item(), 5),
+            entry = {"step": step, "seconds": round(time.time() - start, 1), **log_fields(values),
                      "lr": round(lr, 7), "clips_per_s": round(step * args.batch / (time.time() - start), 1)}
             log.append(entry)
             losses = []
@@ -600,8 +607,29 @@ def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int
         if time.time() - last_checkpoint > args.checkpoint_minutes * 60:
             checkpoint(final=False)
             last_checkpoint = time.time()
+    if need_a_step and step == 0:
+        raise RuntimeError(f"no training step fitted in --minutes {args.minutes}")
     checkpoint(final=True)
     return 0
+
+
+def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int:
+    device = resolve_device(args.device)
+    trainer = trainer_class(args, device)
+
+    def save(info: dict) -> None:
+        with trainer.weights_to_save():
+            save_model(args.out, trainer.unet, trainer.text_encoder, trainer.tokenizer, trainer.scheduler,
+                       trainer.autoencoder, info, trainer.extra_json())
+
+    return train_for_budget(
+        args, device, trainer,
+        train_step=lambda lr: trainer.step(*trainer.batch(), lr=lr)[1],  # logs the prediction MSE
+        log_fields=lambda values: {"mse": round(values.mean().item(), 5)},
+        save=save,
+        model_info={"size": args.size, "frames": FRAMES},
+        run_info={"ema": args.ema},
+    )
 
 
 def _run_summary(info: dict) -> dict:

@@ -72,15 +72,19 @@ def _count(value: float | None) -> int:
     return 0 if value is None or not math.isfinite(value) else int(value)
 
 
+def _read_csv(path: Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and rows of a table `dreammotion tables` wrote; `what` names it in the error."""
+    if not path.is_file():
+        raise InputError(f"{what} {path} does not exist")
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        return reader.fieldnames or [], list(reader)
+
+
 def read_variants_csv(path: str | Path) -> VariantsTable:
     """The per-variant stats of every metric in a variants.csv that `dreammotion tables` wrote."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"variants table {path} does not exist")
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        rows = list(reader)
+    header, rows = _read_csv(path, "variants table")
     if "variant" not in header:
         raise InputError(f"variants table {path}: no 'variant' column (header: {header}); expected dreammotion tables' variants.csv")
     names = metric_order(column[: -len("_mean")] for column in header if column.endswith("_mean"))
@@ -210,12 +214,7 @@ class PaperTable:
 def read_paper_csv(path: str | Path) -> PaperTable:
     """A table1.csv / table3.csv that `dreammotion tables --paper-tables` wrote."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"paper table {path} does not exist")
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        rows = list(reader)
+    header, rows = _read_csv(path, "paper table")
     for column in ("variant", "group"):
         if column not in header:
             raise InputError(f"paper table {path}: no {column!r} column (header: {header}); expected table1.csv or table3.csv")

@@ -8,7 +8,10 @@
 Per edit ``<id>`` it writes ``<id>/source/`` (PNG frames: the ``video`` of the manifest, lossless),
 ``<id>/source.mp4`` (lossless h264 RGB, for viewing), ``masks/<id>/`` (PNG, 0/255: the region to
 edit: every pixel the object touches, or for a background edit every pixel it does not), ``<id>/target/``
-(PNG frames of the ground truth: the same motion re-rendered with the change), ``gt_masks/<id>/``
+(PNG frames of the ground truth: the same motion re-rendered with the change), ``<id>/target_upsampled/``
+(the ground truth rendered at ``upsampled_scale`` times the size, 2 by default: what the cascade's
+output is measured against; the renderer is resolution-free, so this is a true 64x64 clip, not a
+resized one), ``gt_masks/<id>/``
 (PNG, 0/255: the ground truth's object, whose trajectory and centroid the metrics compare with the
 edit's) and ``<id>/edit.json`` (both specs), plus ``manifest.csv`` (``MANIFEST_COLUMNS``; paths
 relative to the manifest). Edits cycle through the edit kinds (default colour, shape, background;
@@ -49,8 +52,9 @@ EDIT_KINDS = ("colour", "shape", "background", "texture")
 DEFAULT_KINDS = ("colour", "shape", "background")  # the suite of docs/quality.md (kinds in turn)
 MANIFEST_COLUMNS = (
     "id", "video", "source_prompt", "target_prompt", "mask", "seed", "ground_truth", "ground_truth_masks",
-    "edit_kind", "suite",
+    "ground_truth_upsampled", "edit_kind", "suite",
 )
+UPSAMPLED_SCALE = 2  # the shipped second stage's factor (32 -> 64)
 
 
 def edits_background(kind: str) -> bool:
@@ -111,7 +115,7 @@ def write_mp4(frames: np.ndarray, path: Path, fps: int = 8) -> None:
 
 def write_edit(
     out: Path, edit_id: str, source: ClipSpec, target: ClipSpec, seed: int, size: int, frames: int,
-    kind: str, suite: str,
+    kind: str, suite: str, upsampled_scale: int = UPSAMPLED_SCALE,
 ) -> dict:
     """Write one edit's files; return its manifest row."""
     from dreammotion.io.frames import write_frames
@@ -125,6 +129,8 @@ def write_edit(
     write_frames(edit_region.astype(np.uint8) * 255, out / "masks" / edit_id)
     write_frames(target_frames, out / edit_id / "target")
     write_frames(target_masks.astype(np.uint8) * 255, out / "gt_masks" / edit_id)
+    if upsampled_scale:
+        write_frames(render(target, size * upsampled_scale, frames)[0], out / edit_id / "target_upsampled")
     write_json(out / edit_id / "edit.json", {"source": dataclasses.asdict(source), "target": dataclasses.asdict(target), "size": size, "frames": frames})
     return {
         "id": edit_id,
@@ -135,6 +141,7 @@ def write_edit(
         "seed": seed,
         "ground_truth": f"{edit_id}/target",
         "ground_truth_masks": f"gt_masks/{edit_id}",
+        "ground_truth_upsampled": f"{edit_id}/target_upsampled" if upsampled_scale else "",
         "edit_kind": kind,
         "suite": suite,
     }
@@ -173,7 +180,7 @@ def suite_label(seed: int) -> str:
 
 def build_suite(
     out: str | Path, n: int = 24, seed: int | list[int] = 0, size: int = 32, frames: int = 8,
-    kinds: tuple[str, ...] = DEFAULT_KINDS,
+    kinds: tuple[str, ...] = DEFAULT_KINDS, upsampled_scale: int = UPSAMPLED_SCALE,
 ) -> list[dict]:
     """Render `n` edits (`kinds` in turn) deterministically from each suite seed into `out`, with one
     manifest for all; returns the rows. With one seed the ids are ``<index>_<kind>``, with several
@@ -186,7 +193,8 @@ def build_suite(
     for suite_seed in seeds:
         prefix = f"s{suite_seed}-" if len(seeds) > 1 else ""
         for name, kind, source, target, edit_seed in draw_edits(n, suite_seed, frames, kinds):
-            rows.append(write_edit(out, prefix + name, source, target, edit_seed, size, frames, kind, suite_label(suite_seed)))
+            rows.append(write_edit(out, prefix + name, source, target, edit_seed, size, frames, kind,
+                                   suite_label(suite_seed), upsampled_scale))
     write_manifest(rows, out / "manifest.csv")
     return rows
 
@@ -200,7 +208,8 @@ DEMO_EDITS = (
 
 
 DEMO_KINDS = {"red_circle_to_blue": "colour", "square_to_yellow": "colour", "triangle_on_white": "background"}
-DEMO_COLUMNS = ("id", "video", "source_prompt", "target_prompt", "mask", "seed", "ground_truth", "ground_truth_masks", "edit_kind")
+DEMO_COLUMNS = ("id", "video", "source_prompt", "target_prompt", "mask", "seed", "ground_truth", "ground_truth_masks",
+                "ground_truth_upsampled", "edit_kind")
 
 
 def build_demo(out: str | Path, size: int = 32, frames: int = 8) -> list[dict]:
@@ -219,9 +228,11 @@ def build_demo(out: str | Path, size: int = 32, frames: int = 8) -> list[dict]:
         target_frames, target_masks = render(target, size, frames)
         write_mp4(target_frames, out / "ground_truth" / f"{name}.mp4")
         write_frames(target_masks.astype(np.uint8) * 255, out / "ground_truth_masks" / name)
+        write_mp4(render(target, size * UPSAMPLED_SCALE, frames)[0], out / "ground_truth_upsampled" / f"{name}.mp4")
         rows.append({"id": name, "video": f"{name}.mp4", "source_prompt": caption(source), "target_prompt": caption(target),
                      "mask": f"file:masks/{name}", "seed": index, "ground_truth": f"ground_truth/{name}.mp4",
-                     "ground_truth_masks": f"ground_truth_masks/{name}", "edit_kind": DEMO_KINDS[name]})
+                     "ground_truth_masks": f"ground_truth_masks/{name}",
+                     "ground_truth_upsampled": f"ground_truth_upsampled/{name}.mp4", "edit_kind": DEMO_KINDS[name]})
     write_manifest(rows, out / "manifest.csv", DEMO_COLUMNS)
     return rows
 
@@ -235,6 +246,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--size", type=int, default=32, help="frame side in pixels")
     parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--upsampled-scale", type=int, default=UPSAMPLED_SCALE,
+                        help="also render each ground truth at this multiple of --size (0: no upsampled ground truth)")
     parser.add_argument("--demo", action="store_true", help="write the three demo edits instead (data/demo)")
 
 
@@ -243,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
         rows = build_demo(args.out, args.size, args.frames)
     else:
         seeds = args.seeds if args.seeds else args.seed
-        rows = build_suite(args.out, args.n, seeds, args.size, args.frames, tuple(args.kinds))
+        rows = build_suite(args.out, args.n, seeds, args.size, args.frames, tuple(args.kinds), args.upsampled_scale)
     print(f"wrote {len(rows)} edits and {args.out / 'manifest.csv'}")
     return 0
 

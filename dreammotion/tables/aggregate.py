@@ -281,6 +281,8 @@ HEADLINE_METRICS = (
     "gt_psnr",
     "gt_ssim",
     "centroid_error_px",
+    "upsampled_gt_psnr",  # the cascade's clip, and Lanczos on the same edit (dreammotion.metrics.upsampled)
+    "lanczos_gt_psnr",
 )
 
 

@@ -74,6 +74,9 @@ PAPER_COLUMNS = (
     PaperColumn("Flicker in", ("gt_flicker_inside_mask",), paper=False),
     PaperColumn("Flicker out", ("gt_flicker_outside_mask",), paper=False),
     PaperColumn("Centroid err", ("centroid_error_px",), paper=False),
+    # The cascade's upsampled clip against the ground truth at its size, and Lanczos on the same edit.
+    PaperColumn("PSNR up", ("upsampled_gt_psnr",), paper=False),
+    PaperColumn("PSNR Lanczos", ("lanczos_gt_psnr",), paper=False),
 )
 
 

@@ -224,7 +224,45 @@ def metrics_inputs(wc):
         inputs["ground_truth"] = LAYOUT.ground_truth(row.id)
     if row.ground_truth_masks_path is not None:
         inputs["gt_masks"] = row.ground_truth_masks_path
+    if config["upsample"]["method"] != "none":
+        # The cascade's clip is measured in the same record (dreammotion.metrics.upsampled).
+        inputs["upsampled_frames"] = LAYOUT.upsampled_file(wc.variant, wc.id, "frames")
+        if row.ground_truth_upsampled_path is not None:
+            inputs["gt_upsampled"] = LAYOUT.ground_truth_upsampled(row.id)
     return inputs
+
+
+def metrics_upsampled_options(wc, input):
+    """--upsampled-frames and --upsampled-ground-truth, where metrics_inputs has them."""
+    options = []
+    if "upsampled_frames" in input.keys():
+        options += ["--upsampled-frames", input.upsampled_frames]
+    if "gt_upsampled" in input.keys():
+        options += ["--upsampled-ground-truth", input.gt_upsampled]
+    return " ".join(shlex.quote(option) for option in options)
+
+
+def frames_settings(height=None, width=None):
+    """The frames stage's options from config["frames"]; at another size where given (the ground
+    truth at the cascade's size)."""
+    frames = config["frames"]
+    options = [
+        f"--num-frames {frames['num_frames']}",
+        f"--height {height or frames['height']}",
+        f"--width {width or frames['width']}",
+        f"--resize {frames['resize']}",
+        f"--start {frames['start']}",
+    ]
+    return " ".join(options + ([f"--fps {frames['fps']}"] if frames["fps"] else []))
+
+
+def upsampled_size():
+    """(height, width) of the cascade's output: upsample.height/width where set, else the frames'
+    size times upsample.scale (as dreammotion.upsample.resize.target_size computes it)."""
+    settings = config["upsample"]
+    if settings["height"] is not None:
+        return settings["height"], settings["width"]
+    return config["frames"]["height"] * settings["scale"], config["frames"]["width"] * settings["scale"]
 
 
 def upsample_model_option(for_jobs=False):

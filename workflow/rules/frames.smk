@@ -8,15 +8,6 @@ rule frames:
         LAYOUT.log("frames", video="{video}"),
     params:
         **dm_params("frames"),
-        settings=lambda wc: " ".join(
-            [
-                f"--num-frames {config['frames']['num_frames']}",
-                f"--height {config['frames']['height']}",
-                f"--width {config['frames']['width']}",
-                f"--resize {config['frames']['resize']}",
-                f"--start {config['frames']['start']}",
-            ]
-            + ([f"--fps {config['frames']['fps']}"] if config["frames"]["fps"] else [])
-        ),
+        settings=frames_settings(),
     shell:
         dm_shell("frames", "--video {input.video:q} --out {output.frames:q} {params.settings}")

@@ -13,6 +13,21 @@ rule ground_truth_frames:
         dm_shell("frames", "--video {input.video:q} --out {output.frames:q} {params.settings}")
 
 
+rule ground_truth_upsampled_frames:
+    """The true edited clip of a synthetic row at the cascade's output size (manifest ground_truth_upsampled)."""
+    input:
+        video=lambda wc: ROWS[wc.id].ground_truth_upsampled_path,
+    output:
+        frames=directory(LAYOUT.ground_truth_upsampled("{id}")),
+    log:
+        LAYOUT.log("ground_truth_upsampled_frames", id="{id}"),
+    params:
+        **dm_params("ground_truth_upsampled_frames"),
+        settings=frames_settings(*upsampled_size()),
+    shell:
+        dm_shell("frames", "--video {input.video:q} --out {output.frames:q} {params.settings}")
+
+
 rule metrics:
     """CLIP, perceptual distance (LPIPS or its named substitute), motion fidelity and (synthetic rows)
     ground-truth metrics of one edit."""
@@ -29,6 +44,7 @@ rule metrics:
         target=lambda wc: shlex.quote(ROWS[wc.id].target_prompt),
         ground_truth=lambda wc, input: f"--ground-truth {shlex.quote(input.ground_truth)}" if "ground_truth" in input.keys() else "",
         gt_masks=lambda wc, input: f"--gt-masks {shlex.quote(input.gt_masks)}" if "gt_masks" in input.keys() else "",
+        upsampled=metrics_upsampled_options,
         labels=lambda wc: " ".join(
             f"--{flag} {shlex.quote(value)}"
             for flag, value in (("edit-kind", ROWS[wc.id].edit_kind), ("suite", ROWS[wc.id].suite))
@@ -40,6 +56,6 @@ rule metrics:
         dm_shell(
             "metrics",
             "--input-frames {input.input_frames:q} --edit-frames {input.edit_frames:q}"
-            " --masks {input.masks:q} --target-prompt {params.target} {params.ground_truth} {params.gt_masks} {params.labels}"
+            " --masks {input.masks:q} --target-prompt {params.target} {params.ground_truth} {params.gt_masks} {params.upsampled} {params.labels}"
             " --edit-json {input.info:q} --id {wildcards.id} --variant {wildcards.variant} --config {params.settings_job} --out {output.metrics:q}",
         )
