@@ -71,6 +71,29 @@ def test_a_frame_in_an_overlap_gets_the_mean_of_its_windows_updates(clip):
         step.set_window(x_src, mask)
 
 
+def test_taper_weighting_takes_a_border_frames_update_mostly_from_the_window_it_is_inside(clip):
+    windows = Windows.for_clip(FRAMES, 4, 2)
+    assert windows.frame_weights("taper").tolist() == [1, 2, 2, 1]
+    assert windows.weight_sum("uniform").tolist() == windows.coverage().tolist()
+    with pytest.raises(ValueError, match="window weighting"):
+        windows.frame_weights("hann")
+    with pytest.raises(EditSettingsError, match="window_weighting"):
+        EditConfig(window_weighting="hann")
+    model, x_src, emb, mask, x, noise = clip
+    plain = FastPath(fuse_null_branch=False, checkpoint=(), chunk_temporal_attention=False)
+    alphas = model.alphas_cumprod.float()
+    with EditStep(model.unet, x_src[:, :, :4], emb, mask[:, :, :4], alphas, EditConfig(), plain) as step:
+        taper = windowed_update(step, x, x_src, mask, 300, noise, windows, cross_window=False, weighting="taper")
+        per_window = []
+        for window in windows.slices:
+            step.set_window(x_src[:, :, window], mask[:, :, window])
+            per_window.append(step(x[:, :, window], 300, noise[:, :, window]).update)
+    # frame 3: last frame of window 0 (weight 1), second of window 1 (weight 2)
+    torch.testing.assert_close(taper.update[:, :, 3], (per_window[0][:, :, 3] + 2 * per_window[1][:, :, 1]) / 3)
+    torch.testing.assert_close(taper.update[:, :, 0], per_window[0][:, :, 0])  # one window: its own update
+    assert EditConfig(window_weighting="taper").fingerprint() != EditConfig().fingerprint()
+
+
 def test_cross_window_tssm_matches_similarities_to_the_previous_window(clip):
     model, x_src, emb, mask, x, noise = clip
     keys = torch.randn(4 * 1, 9, 8)

@@ -67,7 +67,7 @@ def test_workflow_runs_every_stage_and_a_second_run_does_nothing(tmp_path, tiny_
     work = make_project(tmp_path, tiny_model_dir)
     dry = snakemake(work, "-n")
     shown = dry.stdout + dry.stderr
-    for rule in ("frames", "masks", "encode", "edit", "decode", "metrics", "summary"):
+    for rule in ("frames", "masks", "encode", "edit", "decode", "metrics", "run_tables"):
         # a rule with a message: is shown by its message ("Job 3: edit dreammotion/red2blue: ...")
         assert f"rule {rule}:" in shown or re.search(rf"Job \d+: {rule}\b", shown), rule
 

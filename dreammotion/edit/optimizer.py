@@ -604,7 +604,7 @@ def dreammotion_edit_batch(
                 out = step(x, t, noise)
             else:  # one clip (batch_groups keeps windowed clips alone)
                 out = windowed_update(step, x, x_src, mask, int(t[0]), noise, windows,
-                                      cross_window=config.cross_window_tssm)
+                                      cross_window=config.cross_window_tssm, weighting=config.window_weighting)
             del x
             for index, state in enumerate(active):
                 try:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+WINDOW_WEIGHTINGS = ("uniform", "taper")
+
 # Frames per clip that hub models were trained on, from their model cards, for folders that do not say:
 # ZeroScope v2 576w and XL were trained on 24-frame clips, ModelScope 1.7b samples 16 (diffusers' default).
 KNOWN_WINDOWS = {
@@ -95,6 +97,27 @@ class Windows:
             counts[window] += 1
         return counts
 
+    def frame_weights(self, weighting: str = "uniform") -> torch.Tensor:
+        """(length,) weight of each position of a window in the mean that makes a frame's update.
+
+        "uniform": every window counts the same. "taper": min(p + 1, length - p), a triangle: a frame
+        at a window's edge (little temporal context on one side) counts less there than in the
+        window where it lies nearer the middle, so border frames take their update mostly from the
+        window that sees both their neighbours."""
+        if weighting == "uniform":
+            return torch.ones(self.length)
+        if weighting == "taper":
+            positions = torch.arange(self.length, dtype=torch.float32)
+            return torch.minimum(positions + 1, self.length - positions)
+        raise ValueError(f"window weighting must be one of {', '.join(WINDOW_WEIGHTINGS)}, got {weighting!r}")
+
+    def weight_sum(self, weighting: str = "uniform") -> torch.Tensor:
+        """(frames,) the sum of the weights of the windows that contain each frame (``coverage`` for uniform)."""
+        weights, total = self.frame_weights(weighting), torch.zeros(self.frames)
+        for window in self.slices:
+            total[window] += weights
+        return total
+
     def borders(self) -> list[int]:
         """Frames where a window starts or ends (besides the clip's own ends): where seams would show."""
         edges = {s for s in self.starts[1:]} | {s + self.length - 1 for s in self.starts[:-1]}
@@ -105,15 +128,16 @@ class Windows:
 
 
 def windowed_update(step, x: torch.Tensor, x_src: torch.Tensor, mask: torch.Tensor, t: int, noise: torch.Tensor,
-                    windows: Windows, *, cross_window: bool = True):
+                    windows: Windows, *, cross_window: bool = True, weighting: str = "uniform"):
     """One iteration's update of the whole clip's latents x (1, C, F, h, w), window by window.
 
     `step` is an entered ``EditStep`` of one window's length. Returns an ``IterationOutput`` over the
-    whole clip (score and SSM gradients averaged per frame over its windows; the losses are the mean
-    over windows)."""
+    whole clip (score and SSM gradients per frame: the mean over its windows, weighted by
+    ``Windows.frame_weights(weighting)``; the losses are the mean over windows)."""
     from dreammotion.edit.optimizer import IterationOutput
 
-    coverage = windows.coverage().to(x.device).view(1, 1, -1, 1, 1)
+    weights = windows.frame_weights(weighting).to(x.device).view(1, 1, -1, 1, 1)
+    coverage = windows.weight_sum(weighting).to(x.device).view(1, 1, -1, 1, 1)
     update, score, ssm = torch.zeros_like(x), torch.zeros_like(x), torch.zeros_like(x)
     loss_s, loss_t = [], []
     step.record_key_means = cross_window
@@ -125,9 +149,9 @@ def windowed_update(step, x: torch.Tensor, x_src: torch.Tensor, mask: torch.Tens
             before = window.start - previous[0].start  # frames of the previous window that this one lacks
             context = {n: (edited[:, :before], source[:, :before]) for n, (edited, source) in previous[1].items()}
         out = step(x[:, :, window], t, noise[:, :, window], context)
-        update[:, :, window] += out.update
-        score[:, :, window] += out.score_grad
-        ssm[:, :, window] += out.ssm_grad
+        update[:, :, window] += weights * out.update
+        score[:, :, window] += weights * out.score_grad
+        ssm[:, :, window] += weights * out.ssm_grad
         loss_s.append(out.loss_s)
         loss_t.append(out.loss_t)
         previous = (window, step.key_means)

@@ -8,16 +8,16 @@ SUMMARY_FILES = TABLE_FILES + ["summary_settings.csv"]
 PAPER_TABLE_FILES = [f"{table}.{fmt}" for table in ("table1", "table3") for fmt in ("csv", "md", "tex")]
 
 
-rule summary:
+rule run_tables:
     """One row per edit of the variants the default target builds, and their means."""
     input:
         metrics=table_inputs(config["run_variants"]),
     output:
         [table_output(name) for name in SUMMARY_FILES],
     log:
-        LAYOUT.log("summary"),
+        LAYOUT.log("run_tables"),
     params:
-        **dm_params("summary"),
+        **dm_params("run_tables"),
         out_dir=lambda wc, output: os.path.dirname(output[0]),
     shell:
         dm_shell("tables", "--metrics {input.metrics:q} --out-dir {params.out_dir:q}")
