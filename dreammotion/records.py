@@ -46,6 +46,23 @@ def read_json_object(path: str | Path, what: str, required: tuple[str, ...] = ()
     return data
 
 
+def read_json_option(text_or_path: str, what: str) -> tuple[str, object]:
+    """(source, value) of an option given as inline JSON (text starting with '{') or as the path of
+    a JSON file; source is "(inline JSON)" or the path, for messages. InputError names `what` the
+    option is ("metrics config", "--paper-tables") and what is wrong."""
+    if text_or_path.lstrip().startswith("{"):
+        source, text = "(inline JSON)", text_or_path
+    else:
+        path = Path(text_or_path)
+        if not path.is_file():
+            raise InputError(f"{what} {path} does not exist")
+        source, text = str(path), path.read_text()
+    try:
+        return source, json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{what} {source} is not valid JSON: {err}") from None
+
+
 # -- edit.json ----------------------------------------------------------------------------------------
 
 EDIT_RECORD = "edit.json"

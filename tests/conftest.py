@@ -1,13 +1,19 @@
 import json
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+
+REPO = Path(__file__).parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +54,23 @@ def edit_inputs(model, frames: int, size: int, seed: int):
     return model, x_src, emb, mask, x, torch.randn_like(x_src)
 
 
-# -- video test helpers (test_frames.py, test_video_inputs.py) -------------------------------------------
+def encode_source(model, seed: int, frames: int = 4, size: int = 16):
+    """Source latents on a tiny model: FRAMES random SIZE x SIZE frames in [-1, 1] drawn after
+    `torch.manual_seed(SEED)`, encoded."""
+    import torch
+
+    torch.manual_seed(seed)
+    return model.encode_frames(torch.rand(frames, 3, size, size) * 2 - 1)
+
+
+@pytest.fixture(scope="module")
+def source(tiny_model):
+    """Source latents of 4 random 16 x 16 frames (seed 1) on the tiny model, once per test module
+    (the edit never changes its source latents in place)."""
+    return encode_source(tiny_model, seed=1)
+
+
+# -- video test helpers (test_frames.py, test_video_inputs.py; random_clip also test_report.py, test_upsample.py) ---
 
 RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
 
@@ -69,7 +91,18 @@ def quadrant_image(height: int = 32, width: int = 64) -> np.ndarray:
     return image
 
 
-# -- metrics records (test_tables.py, test_paper_tables.py) ----------------------------------------------
+def assert_colour(pixel: np.ndarray, colour: tuple[int, int, int], tolerance: int = 40) -> None:
+    assert np.abs(pixel.astype(int) - np.array(colour)).max() <= tolerance, (pixel, colour)
+
+
+def random_clip(frames: int, height: int, width: int, seed: int = 0, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Random uint8 frames (FRAMES, HEIGHT, WIDTH, 3): every frame differs. Drawn from RNG when given
+    (successive calls then differ), else from a fresh generator seeded SEED (the same clip for the same arguments)."""
+    rng = np.random.default_rng(seed) if rng is None else rng
+    return rng.integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
+
+
+# -- metrics records (test_tables.py, test_paper_tables.py, test_benchmark_report.py) ------------------------
 
 
 def write_metrics_records(folder, records) -> list[str]:
@@ -81,3 +114,73 @@ def write_metrics_records(folder, records) -> list[str]:
         path.write_text(json.dumps(r))
         paths.append(str(path))
     return paths
+
+
+def metric(value):
+    return {"value": value, "status": "ok", "reason": None}
+
+
+MISSING = {"value": None, "status": "missing", "reason": "CLIP folder /m/clip does not exist"}
+FAILED = {"value": None, "status": "failed", "reason": "RuntimeError: tracker exploded"}
+
+
+def record(edit_id, variant, metrics, **extra):
+    """A metrics record (dreammotion.metrics/1) of one edit with these METRICS; EXTRA overrides fields."""
+    base = {
+        "schema": "dreammotion.metrics/1", "id": edit_id, "variant": variant, "status": "ok", "error": None,
+        "source_prompt": "a dog running", "target_prompt": "a cat running", "settings": {"lr": 0.1, "iterations": 200},
+        "runtime_s": 10.0, "peak_memory_mib": 1000.0, "final_losses": {"vdds": 0.5}, "metrics": metrics,
+    }
+    base.update(extra)
+    return base
+
+
+# -- the workflow on a tiny project (test_workflow.py, test_batch_edit.py, test_layout.py, test_progress.py,
+# test_report.py, test_upsample.py) -------------------------------------------------------------------------
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def write_clip(folder: Path, colour, frames=4, size=16):
+    folder.mkdir(parents=True)
+    for i in range(frames):
+        a = np.full((size, size, 3), 90, np.uint8)
+        a[4:10, 2 + i : 8 + i] = colour
+        Image.fromarray(a).save(folder / f"{i:05d}.png")
+
+
+# Reaches the edit unchanged (the tiny vocabulary lacks ';', '$(' ...: the test config only warns about them).
+SHELL_PROMPT = '"a ""blue"" square; $(id) & `x`"'
+
+
+def make_project(tmp_path: Path, model_dir: Path, *, extra_config: dict | None = None, rows: str | None = None):
+    write_clip(tmp_path / "clips" / "red square", (220, 30, 30))
+    write_clip(tmp_path / "clips" / "green", (30, 200, 30))
+    (tmp_path / "manifest.csv").write_text(
+        rows
+        or "id,video,source_prompt,target_prompt,mask,seed\n"
+        f'red2blue,clips/red square,a red square,{SHELL_PROMPT},"box=1,3,11,11@0",1\n'
+        "green2red,clips/green,a green square,a red square,none,2\n"
+    )
+    config = {
+        "manifest": "manifest.csv",
+        "model": {"pretrained": str(model_dir), "device": "cpu"},
+        "frames": {"num_frames": 4, "height": 16, "width": 16},
+        "edit": {"iterations": 2, "checkpoint_every": 1},
+        "metrics": {"clip": {"pretrained": None}, "motion": {"tracker": "lucas-kanade"}},
+        "validation": {"unknown_words": "warn"},
+    }
+    for key, value in (extra_config or {}).items():
+        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def snakemake(workdir: Path, *args, check=True, configfile=True):
+    cmd = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           *(["--configfile", str(workdir / "config.yaml")] if configfile else []), "--cores", "2", *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stderr[-5000:]}")
+    return result

@@ -160,6 +160,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from dreammotion.edit.io import load_latents, save_latents  # noqa: E402
+from conftest import make_project, snakemake  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -222,9 +223,6 @@ def load_tiny(folder):
 
 @pytest.mark.slow
 def test_workflow_with_batched_edits(tmp_path, tiny_model_dir):
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_workflow import make_project, snakemake
-
     work = make_project(tmp_path, tiny_model_dir, extra_config={"edit_batch_size": 2})
     snakemake(work)
     results = work / "results"

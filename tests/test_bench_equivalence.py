@@ -3,7 +3,9 @@
 bench/dreammotion_bench.py times the same two functions on a GPU at ZeroScope size.
 """
 
-import importlib.util
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,17 +22,10 @@ from dreammotion.edit.hooks import (
     select_spatial_self_attention,
 )
 from dreammotion.edit.optimizer import EditStep, FastPath, ssm_gradient
+from dreammotion.edit.reference import NaiveStep
 
 FRAMES, SIZE = 4, 16
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "dreammotion_bench.py"
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("dreammotion_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -136,11 +131,10 @@ def test_checkpoint_unit_selection(tiny_model):
 
 def test_bench_naive_iteration_matches_the_fast_one(setup):
     """The benchmark's straightforward iteration computes the same update as ours (CPU, float32)."""
-    bench = _load_bench()
     model, x_src, emb, mask, x, noise = setup
     config = EditConfig(lambda_s=50.0, lambda_t=50.0)
     alphas = model.alphas_cumprod.float()
-    naive = bench.NaiveStep(model.unet, x_src, emb, mask, alphas, config)
+    naive = NaiveStep(model.unet, x_src, emb, mask, alphas, config)
     with naive:
         reference = naive(x, 400, noise)
     ours = _update(setup, config, FastPath(checkpoint=("down_blocks.0.*", "up_blocks.1.*")))
@@ -150,11 +144,11 @@ def test_bench_naive_iteration_matches_the_fast_one(setup):
 
 def test_bench_runs_end_to_end_on_the_cpu(tmp_path):
     """A small ZeroScope-structured UNet (real block layout, fewer channels) through the whole script."""
-    bench = _load_bench()
     out = tmp_path / "out"
-    bench.main(["--preset", "cpu-smoke-quick", "--out", str(out), "--budget-s", "60"])
-    import json
-
+    run = subprocess.run([sys.executable, str(BENCH), "--preset", "cpu-smoke-quick", "--out", str(out), "--budget-s", "60"],
+                         capture_output=True, text=True, cwd=BENCH.parents[1], timeout=600,
+                         env={**os.environ, "PYTHONPATH": str(BENCH.parents[1])})
+    assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads((out / "cpu-smoke-quick_4f.json").read_text())
     for key in ("gpu", "frames", "height", "width", "naive_s_per_iter", "ours_s_per_iter", "naive_peak_gib",
                 "ours_peak_gib", "max_rel_err", "command"):

@@ -23,7 +23,7 @@ from dreammotion.report.plots import (
 )
 from dreammotion.tables import aggregate
 
-from test_tables import FAILED, MISSING, metric, record  # tests/ is on sys.path (rootdir-relative import mode)
+from conftest import FAILED, MISSING, metric, record
 
 
 @pytest.fixture

@@ -18,13 +18,6 @@ FRAMES, SIZE = 4, 16
 
 
 @pytest.fixture(scope="module")
-def source(tiny_model):
-    torch.manual_seed(1)
-    frames = torch.rand(FRAMES, 3, SIZE, SIZE) * 2 - 1
-    return tiny_model.encode_frames(frames)
-
-
-@pytest.fixture(scope="module")
 def masks():
     m = torch.zeros(FRAMES, SIZE, SIZE)
     m[:, 4:12, 6:14] = 1.0

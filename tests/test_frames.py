@@ -21,7 +21,7 @@ from dreammotion.io.extract import decode_video, extract_frames
 from dreammotion.io.ffmpeg_tool import ffmpeg_binary, ffmpeg_binary_info
 from dreammotion.io.probe import probe_from_ffmpeg_stderr, probe_from_ffprobe_json, probe_video
 from dreammotion.io.write import side_by_side, write_gif, write_video
-from conftest import BLACK, BLUE, GREEN, RED, WHITE, quadrant_image, run_ffmpeg
+from conftest import BLACK, BLUE, GREEN, RED, WHITE, assert_colour, quadrant_image, random_clip, run_ffmpeg
 
 
 
@@ -54,10 +54,6 @@ def videos(tmp_path_factory) -> dict[str, Path]:
     made["rotated"] = folder / "rotated.mp4"
     run_ffmpeg("-display_rotation:v:0", "90", "-i", str(made["quad"]), "-c", "copy", str(made["rotated"]))
     return made
-
-
-def assert_colour(pixel: np.ndarray, colour: tuple[int, int, int], tolerance: int = 40) -> None:
-    assert np.abs(pixel.astype(int) - np.array(colour)).max() <= tolerance, (pixel, colour)
 
 
 def source_indices(frames: np.ndarray) -> list[int]:
@@ -286,12 +282,6 @@ def test_cli_frames_stage(videos, tmp_path, capsys):
 
 
 # -- writing ----------------------------------------------------------------------------------------------------
-
-
-def random_clip(num_frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
-    # Blocky random frames: every frame differs, and colours survive compression roughly.
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (num_frames, height, width, 3), dtype=np.uint8)
 
 
 def test_write_video_round_trip_upscales_small_clips(tmp_path):

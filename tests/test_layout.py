@@ -8,6 +8,7 @@ import pytest
 
 from dreammotion.layout import FAILURE_RECORDS, LOGS, ROW_JOBS, Layout
 from dreammotion.tables.run_summary import Job, failure_paths
+from conftest import make_project, snakemake
 
 REPO = Path(__file__).parents[1]
 
@@ -34,8 +35,6 @@ def test_rules_and_run_summary_agree_on_every_failure_path(tmp_path, tiny_model_
     """Dry-run the workflow (upsampling on, a row with ground truth at both sizes; edits one job per row, or both rows in
     one batch job): every failure record a row's jobs write is one the run summary looks for, and each it
     looks for is written by a job of the row. (A batch job that fails writes its rows' edit records.)"""
-    from test_workflow import make_project, snakemake
-
     rows = ("id,video,source_prompt,target_prompt,mask,seed,ground_truth,ground_truth_upsampled\n"
             'red2blue,clips/red square,a red square,a blue square,"box=1,3,11,11@0",1,clips/green,clips/green\n'
             "green2red,clips/green,a green square,a red square,none,2,,\n")

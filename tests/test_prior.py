@@ -203,3 +203,31 @@ def test_pixel_shuffle_autoencoder_states_its_factor_for_diffusers_pipelines(tmp
         PixelShuffleAutoencoder(factor=2, block_out_channels=[3, 3, 3])
     with pytest.raises(ValueError, match="power of two"):
         PixelShuffleAutoencoder(factor=3)
+
+
+def test_compile_cache_round_trip_and_the_trainer_saves_it_once_after_the_first_step(tmp_path, monkeypatch):
+    """--compile-cache: torch.compile's artifacts written after the first step and loaded by the next
+    run (on the GPU this skips most of a ~235 s compile; bench/prior/NOTES.md)."""
+    cache = tmp_path / "compile_cache.bin"
+    assert train.load_compile_cache(cache) is None  # no file yet: compile from scratch
+
+    compiled = torch.compile(lambda x: (x.sin() * 2 + 1).sum())
+    compiled(torch.randn(8))
+    train.save_compile_cache(cache)
+    assert cache.stat().st_size > 0
+    torch._dynamo.reset()
+    loaded = train.load_compile_cache(cache)
+    assert loaded and sum(loaded.values()) > 0, loaded
+
+    saved = []
+    monkeypatch.setattr(train, "compile_unet", lambda unet, mode: 0)  # the save/load hooks, not the compile
+    monkeypatch.setattr(train, "save_compile_cache", lambda path: saved.append(path))
+    parser = __import__("argparse").ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "2", "--device", "cpu",
+                              "--compile", "full", "--compile-cache", str(cache)])
+    trainer = train.Trainer(args, torch.device("cpu"))
+    assert trainer.compile_cache_loaded
+    for _ in range(2):
+        trainer.step(*trainer.batch(), lr=1e-4)
+    assert saved == [cache]

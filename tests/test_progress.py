@@ -7,20 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
-
 from dreammotion.edit import EditConfig, dreammotion_edit
 from dreammotion.edit.io import save_latents
+from conftest import make_project, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"^\[dreammotion\] iteration (\d+)/(\d+): \d+ s, ~\d+ s left, loss_s=\S+ loss_t=\S+ change=\S+$")
-
-
-@pytest.fixture
-def source(tiny_model):
-    torch.manual_seed(1)
-    return tiny_model.encode_frames(torch.rand(4, 3, 16, 16) * 2 - 1)
 
 
 def test_progress_every_prints_one_line_per_n_iterations_and_no_bar(tiny_model, source, capsys):
@@ -50,9 +42,6 @@ def test_edit_cli_progress_lines_in_the_log(tmp_path, tiny_model, tiny_model_dir
 
 def test_long_rules_announce_their_log(tmp_path, tiny_model_dir):
     """The dry run shows, per edit/upsample/metrics job, the row and a `tail -f` of its log."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_workflow import make_project, snakemake
-
     work = make_project(tmp_path, tiny_model_dir, extra_config={"upsample": {"method": "resize"}})
     dry = snakemake(work, "-n", "-p")
     text = dry.stdout + dry.stderr

@@ -14,6 +14,7 @@ import torch
 from dreammotion.edit.io import load_latents, save_latents
 from dreammotion.errors import InputError
 from dreammotion.models import ModelLoadError, load_t2v
+from conftest import encode_source
 
 PY = [sys.executable, "-m", "dreammotion"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -30,10 +31,8 @@ def _edit_cmd(latents, out_dir, ckpt, model_dir, iterations, failure=None):
 
 @pytest.fixture
 def source_latents(tmp_path, tiny_model):
-    torch.manual_seed(0)
-    latents = tiny_model.encode_frames(torch.rand(4, 3, 16, 16) * 2 - 1)
     path = tmp_path / "source.safetensors"
-    save_latents(path, latents)
+    save_latents(path, encode_source(tiny_model, seed=0))
     return path
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import csv
 import json
 import re
 from pathlib import Path
@@ -23,23 +22,18 @@ from dreammotion.report.curves import (
     read_loss_log,
     write_loss_curves,
 )
-from dreammotion.records import LOG_COLUMNS
+from dreammotion.records import LOG_COLUMNS, log_csv_text
 from dreammotion.report.page import panel_page, tables_page
 from dreammotion.report.panel import PanelClips, build_panel, load_panel_clips, resample_frame_count, write_panel
+from conftest import make_project, random_clip, snakemake
 
 RNG = np.random.default_rng(0)
 
 
-def random_clip(frames: int, height: int, width: int) -> np.ndarray:
-    return RNG.integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
-
-
 def write_log(path: Path, iterations: int) -> Path:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(LOG_COLUMNS)
-        for it in range(iterations):
-            writer.writerow([it, 900 - it * 10, 5.0 / (it + 1), 20.0 - it, 0.05 + 0.01 * it, 1.0, 0.3, 0.02 * it])
+    rows = [dict(zip(LOG_COLUMNS, [it, 900 - it * 10, 5.0 / (it + 1), 20.0 - it, 0.05 + 0.01 * it, 1.0, 0.3, 0.02 * it]))
+            for it in range(iterations)]
+    path.write_text(log_csv_text(rows), newline="")
     return path
 
 
@@ -57,7 +51,7 @@ def test_resample_frame_count_keeps_first_and_last_frame():
 
 
 def test_panel_without_upsampling_has_three_columns_at_display_height():
-    clip = random_clip(4, 16, 16)
+    clip = random_clip(4, 16, 16, rng=RNG)
     panel = build_panel(PanelClips(clip, clip, clip))
     band = panel.shape[1] - 128  # 16 px enlarged 8x to reach 128 px; the label band sits on top
     assert panel.shape[0] == 4 and 8 <= band <= 30
@@ -67,8 +61,8 @@ def test_panel_without_upsampling_has_three_columns_at_display_height():
 
 
 def test_panel_with_upsampling_uses_longest_clip_and_shrinks_large_clips():
-    clip = random_clip(4, 16, 32)
-    upsampled = random_clip(7, 300, 600)
+    clip = random_clip(4, 16, 32, rng=RNG)
+    upsampled = random_clip(7, 300, 600, rng=RNG)
     panel = build_panel(PanelClips(clip, clip, clip, upsampled))
     assert panel.shape[0] == 7  # the interpolated clip's frame count
     band = panel.shape[1] - 256  # 300 px shrunk to the 256 px maximum
@@ -85,7 +79,7 @@ def test_write_panel_writes_a_gif_with_every_frame_and_an_mp4(tmp_path):
 
 
 def test_load_panel_clips_overlays_masks_and_rejects_mismatched_masks(tmp_path):
-    frames = random_clip(3, 8, 8)
+    frames = random_clip(3, 8, 8, rng=RNG)
     masks = np.zeros((3, 8, 8), np.uint8)
     masks[:, 2:6, 2:6] = 255
     write_frames(frames, tmp_path / "frames")
@@ -146,7 +140,7 @@ def test_loss_log_errors_name_the_file(tmp_path):
 
 
 def test_panel_page_embeds_gif_and_png_and_escapes_text(tmp_path):
-    frames = random_clip(2, 8, 8)
+    frames = random_clip(2, 8, 8, rng=RNG)
     write_panel(frames, tmp_path / "panel.gif", tmp_path / "panel.mp4", fps=4)
     Image.new("RGB", (4, 4)).save(tmp_path / "loss.png")
     page = panel_page(tmp_path / "panel.gif", tmp_path / "loss.png", "r1 (dreammotion)", {"target prompt": "a <b>cat</b>"})
@@ -157,7 +151,7 @@ def test_panel_page_embeds_gif_and_png_and_escapes_text(tmp_path):
 
 
 def test_panel_shows_the_ground_truth_last_and_checks_its_length(tmp_path):
-    clip, truth = random_clip(4, 16, 16), random_clip(4, 16, 16)
+    clip, truth = random_clip(4, 16, 16, rng=RNG), random_clip(4, 16, 16, rng=RNG)
     clips = PanelClips(clip, clip, clip, ground_truth=truth)
     assert clips.labelled()[1] == ["input", "mask", "edit", "ground truth"]
     panel = build_panel(clips)
@@ -172,7 +166,7 @@ def test_panel_shows_the_ground_truth_last_and_checks_its_length(tmp_path):
 
 
 def test_panel_page_lists_metrics_with_values_and_reasons(tmp_path):
-    frames = random_clip(2, 8, 8)
+    frames = random_clip(2, 8, 8, rng=RNG)
     write_panel(frames, tmp_path / "panel.gif", tmp_path / "panel.mp4", fps=4)
     Image.new("RGB", (4, 4)).save(tmp_path / "loss.png")
     metrics = {
@@ -201,7 +195,7 @@ def test_tables_page_lists_every_csv(tmp_path):
 def test_panel_stage_cli_writes_all_outputs(tmp_path, capsys):
     from dreammotion.cli import main
 
-    frames = random_clip(3, 8, 8)
+    frames = random_clip(3, 8, 8, rng=RNG)
     write_frames(frames, tmp_path / "frames")
     write_frames(np.full((3, 8, 8), 255, np.uint8), tmp_path / "masks")
     write_frames(frames, tmp_path / "edit")
@@ -269,8 +263,6 @@ def check_report(report_html: Path, rows: list[str], variant: str = "dreammotion
 
 @pytest.mark.slow
 def test_snakemake_report_after_a_run_shows_every_row(tmp_path, tiny_model_dir):
-    from test_workflow import make_project, snakemake  # tests/ is on sys.path (rootdir-relative import mode)
-
     # Two rows on one clip and one mask: frames, masks and latents are made once (fewer jobs, faster test).
     rows = ("id,video,source_prompt,target_prompt,mask,seed\n"
             'red2blue,clips/red square,a red square,a blue square,"box=1,3,11,11@0",1\n'

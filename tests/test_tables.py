@@ -12,25 +12,7 @@ import pytest
 
 from dreammotion.errors import InputError
 from dreammotion.tables import aggregate, formats
-from conftest import write_metrics_records
-
-
-def metric(value):
-    return {"value": value, "status": "ok", "reason": None}
-
-
-MISSING = {"value": None, "status": "missing", "reason": "CLIP folder /m/clip does not exist"}
-FAILED = {"value": None, "status": "failed", "reason": "RuntimeError: tracker exploded"}
-
-
-def record(edit_id, variant, metrics, **extra):
-    base = {
-        "schema": "dreammotion.metrics/1", "id": edit_id, "variant": variant, "status": "ok", "error": None,
-        "source_prompt": "a dog running", "target_prompt": "a cat running", "settings": {"lr": 0.1, "iterations": 200},
-        "runtime_s": 10.0, "peak_memory_mib": 1000.0, "final_losses": {"vdds": 0.5}, "metrics": metrics,
-    }
-    base.update(extra)
-    return base
+from conftest import FAILED, MISSING, metric, record, write_metrics_records
 
 
 @pytest.fixture

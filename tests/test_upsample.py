@@ -28,13 +28,10 @@ from dreammotion.upsample import (
 )
 from dreammotion.prior.second_stage_quality import SECOND_STAGE_MODEL, evaluate_second_stage
 from dreammotion.upsample.v2v import unet_on
+from conftest import make_project, random_clip, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = dict(strength=0.5, steps=4, guidance_scale=3.0, seed=0)
-
-
-def random_clip(frames=5, height=16, width=16, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
 
 
 def moving_shape_clip(size=32, frames=4) -> np.ndarray:
@@ -342,11 +339,6 @@ def test_evaluate_uses_the_refiners_recommended_settings(tiny_refiner_dir):
 def test_workflow_v2v_takes_the_second_stages_own_settings_unless_the_config_sets_them(tmp_path, tiny_model_dir):
     """upsample.strength / steps / guidance_scale left null: the job runs the model's recommendation
     (an unconditioned model: 0.4 / 25 / 7.5); a value the config sets reaches the job."""
-    import sys
-
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_workflow import make_project, snakemake
-
     work = make_project(tmp_path, tiny_model_dir,
                         extra_config={"upsample": {"method": "v2v", "pretrained": str(tiny_model_dir), "steps": 3}})
     target = "results/upsampled/dreammotion/green2red/upsample.json"

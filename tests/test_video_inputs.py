@@ -17,21 +17,17 @@ from dreammotion.errors import InputError
 from dreammotion.io.frames import read_frames
 from dreammotion.io.extract import decode_video, extract_frames
 from dreammotion.io.probe import probe_image_folder, probe_video
-from conftest import BLACK, BLUE, GREEN, RED, WHITE, quadrant_image, run_ffmpeg
+from conftest import BLACK, BLUE, GREEN, RED, WHITE, assert_colour, quadrant_image, run_ffmpeg
 
-
-
-def assert_colour(pixel: np.ndarray, colour: tuple[int, int, int], tolerance: int = 45) -> None:
-    assert np.abs(pixel.astype(int) - np.array(colour)).max() <= tolerance, (pixel, colour)
 
 
 def assert_quadrants(frame: np.ndarray) -> None:
     """A 64x32 quadrant picture centre-cropped to a square of any size."""
     h, w = frame.shape[:2]
-    assert_colour(frame[h // 8, w // 8], RED)
-    assert_colour(frame[h // 8, w - 1 - w // 8], GREEN)
-    assert_colour(frame[h - 1 - h // 8, w // 8], BLUE)
-    assert_colour(frame[h - 1 - h // 8, w - 1 - w // 8], WHITE)
+    assert_colour(frame[h // 8, w // 8], RED, 45)
+    assert_colour(frame[h // 8, w - 1 - w // 8], GREEN, 45)
+    assert_colour(frame[h - 1 - h // 8, w // 8], BLUE, 45)
+    assert_colour(frame[h - 1 - h // 8, w - 1 - w // 8], WHITE, 45)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,9 @@
 """End to end: `snakemake` on a 2-row manifest of generated clips with a tiny random model."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,54 +11,9 @@ import pytest
 import yaml
 from PIL import Image
 
-REPO = Path(__file__).parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+from conftest import REPO, SNAKEMAKE, make_project, snakemake
+
 pytestmark = pytest.mark.slow
-
-
-def write_clip(folder: Path, colour, frames=4, size=16):
-    folder.mkdir(parents=True)
-    for i in range(frames):
-        a = np.full((size, size, 3), 90, np.uint8)
-        a[4:10, 2 + i : 8 + i] = colour
-        Image.fromarray(a).save(folder / f"{i:05d}.png")
-
-
-# Reaches the edit unchanged (the tiny vocabulary lacks ';', '$(' ...: the test config only warns about them).
-SHELL_PROMPT = '"a ""blue"" square; $(id) & `x`"'
-
-
-def make_project(tmp_path: Path, model_dir: Path, *, extra_config: dict | None = None, rows: str | None = None):
-    write_clip(tmp_path / "clips" / "red square", (220, 30, 30))
-    write_clip(tmp_path / "clips" / "green", (30, 200, 30))
-    (tmp_path / "manifest.csv").write_text(
-        rows
-        or "id,video,source_prompt,target_prompt,mask,seed\n"
-        f'red2blue,clips/red square,a red square,{SHELL_PROMPT},"box=1,3,11,11@0",1\n'
-        "green2red,clips/green,a green square,a red square,none,2\n"
-    )
-    config = {
-        "manifest": "manifest.csv",
-        "model": {"pretrained": str(model_dir), "device": "cpu"},
-        "frames": {"num_frames": 4, "height": 16, "width": 16},
-        "edit": {"iterations": 2, "checkpoint_every": 1},
-        "metrics": {"clip": {"pretrained": None}, "motion": {"tracker": "lucas-kanade"}},
-        "validation": {"unknown_words": "warn"},
-    }
-    for key, value in (extra_config or {}).items():
-        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    return tmp_path
-
-
-def snakemake(workdir: Path, *args, check=True, configfile=True):
-    cmd = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           *(["--configfile", str(workdir / "config.yaml")] if configfile else []), "--cores", "2", *args]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stderr[-5000:]}")
-    return result
 
 
 def test_workflow_runs_every_stage_and_a_second_run_does_nothing(tmp_path, tiny_model_dir):

@@ -311,7 +311,7 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", type=int, nargs="+", default=None, help="seams: these clips instead (e.g. 3 4)")
     parser.add_argument("--routes", nargs="+", choices=("joint", "naive", "shifted"), default=["joint", "naive", "shifted"])
     parser.add_argument("--no-cross-window-tssm", action="store_true", help="seams: joint route without cross-window T-SSM")
-    parser.add_argument("--window-weighting", default="uniform", choices=("uniform", "taper"),
+    parser.add_argument("--window-weighting", default="taper", choices=("uniform", "taper"),
                         help="seams: how the joint routes weigh a frame's windows (edit.window_weighting)")
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--guidance-scale", type=float, default=2.0)

@@ -55,8 +55,17 @@ def defaults() -> dict:
     return vars(parser.parse_args(["--out", "unused"]))
 
 
-def measure(overrides: dict, steps: int, profile: bool = False) -> dict:
-    args = argparse.Namespace(**{**defaults(), **overrides, "device": "cuda"})
+def compile_cache_file(folder: Path | None, overrides: dict) -> Path | None:
+    """One cache file per compiled configuration (variants with the same settings share it)."""
+    if folder is None or overrides.get("compile", "none") == "none":
+        return None
+    return folder / ("_".join(f"{k}-{v}" for k, v in sorted(overrides.items())) + ".bin")
+
+
+def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_dir: Path | None = None) -> dict:
+    torch._dynamo.reset()  # each variant compiles (or loads its cache) from scratch, as a training run would
+    args = argparse.Namespace(**{**defaults(), **overrides, "device": "cuda",
+                                 "compile_cache": compile_cache_file(compile_cache_dir, overrides)})
     device = torch.device("cuda")
     torch.cuda.reset_peak_memory_stats(device)
     trainer = train.Trainer(args, device)
@@ -87,6 +96,7 @@ def measure(overrides: dict, steps: int, profile: bool = False) -> dict:
         "cuda_graph": args.cuda_graph,
         "channels_last": args.channels_last,
         "warmup_seconds": round(warmup_seconds, 1),
+        "compile_cache_loaded": trainer.compile_cache_loaded,
         "steps_per_s": round(steps / seconds, 3),
         "clips_per_s": round(steps * args.batch / seconds, 1),
         "clips_per_s_fixed_batch": round(steps * args.batch / fixed, 1),
@@ -121,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="all, shipped, or a comma-separated list of variant names (shipped is always first)")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--profile", action="store_true", help="add a kernel table of each variant")
+    parser.add_argument("--compile-cache-dir", type=Path, default=None,
+                        help="compiled variants load/save torch.compile's cache here (train.py --compile-cache); "
+                             "run a second process with a fresh TORCHINDUCTOR_CACHE_DIR to time a warm start "
+                             "as a new machine sees it (bench/prior/NOTES.md)")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("bench/prior/throughput.py needs a CUDA GPU")
@@ -139,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name, overrides in variants:
         try:
-            results[name] = measure(overrides, args.steps, profile=args.profile)
+            results[name] = measure(overrides, args.steps, profile=args.profile, compile_cache_dir=args.compile_cache_dir)
         except Exception as error:  # a variant that fails (e.g. a kernel's launch limit) is a result too
             results[name] = {"error": f"{type(error).__name__}: {error}"[:500]}
             torch.cuda.empty_cache()

@@ -49,6 +49,7 @@ from dreammotion.synthetic.render import (
     sample_spec,
 )
 from dreammotion.utils.atomic import atomic_path, write_json
+from dreammotion.utils.devices import resolve_device
 
 FRAMES = 8
 ATTRIBUTES = ("colour", "shape", "background", "texture", "size", "direction")
@@ -311,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.model:
         raise SystemExit("--model is required (unless --from-report)")
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = resolve_device(args.device)
     report = evaluate(str(args.model), n=args.n, seed=args.seed, device=device)
     info_file = args.model / "training.json"
     if info_file.exists():

@@ -38,9 +38,10 @@ import torch.nn.functional as F
 from dreammotion.clip import MODEL_NAME
 from dreammotion.clip.inputs import AUGMENT, appearance_key, augment, motion_images_torch, to_pixel_values
 from dreammotion.clip.model import IMAGE_SIZE, build_clip, load_weights, n_parameters, save_clip
-from dreammotion.prior.train import resolve_device, train_for_budget
+from dreammotion.prior.train import train_for_budget
 from dreammotion.synthetic.captions import MAX_TOKENS, caption
 from dreammotion.synthetic.render import HELD_OUT_PAIRS, render_batch_torch, sample_spec, specs_to_tensors
+from dreammotion.utils.devices import resolve_device
 
 FRAMES = 8
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp of the learned temperature
@@ -169,7 +170,7 @@ class Trainer:
 
 
 def run(args: argparse.Namespace) -> int:
-    device = resolve_device(args.device)
+    device = torch.device(resolve_device(args.device))
     trainer = Trainer(args, device)
 
     def log_fields(values: torch.Tensor) -> dict:

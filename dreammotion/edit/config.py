@@ -39,7 +39,7 @@ class EditConfig:
     window: int = 0  # [ours] frames per window for clips longer than the model's window (0: the whole clip at once)
     window_overlap: int = 4  # [ours] frames consecutive windows share (one variable: no blending afterwards)
     cross_window_tssm: bool = True  # [ours] T-SSM also between a window's frames and the previous window's
-    window_weighting: str = "uniform"  # [ours] a frame's update over its windows: "uniform" mean, or "taper" (edges count less; bench/long/README.md)
+    window_weighting: str = "taper"  # [ours] a frame's update over its windows: "taper" (edges count less) or the "uniform" mean; bench/long/README.md
     # Bookkeeping ---------------------------------------------------------------------------------
     seed: int = 0  # seed of the per-iteration timestep and noise draws (the manifest's seed column)
     checkpoint_every: int = 50  # iterations between checkpoints (resume after a kill)

@@ -8,10 +8,8 @@ over frames). S-SSM and T-SSM read the keys of spatial self-attention only.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import functools
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -136,12 +134,6 @@ class KeyCapture:
             return None
         finally:
             self.truncate = False
-
-
-@contextlib.contextmanager
-def capture_keys(unet: torch.nn.Module, layers: list[str]) -> Iterator[KeyCapture]:
-    with KeyCapture(unet, layers) as capture:
-        yield capture
 
 
 # --- performance helpers (bench/NOTES.md has the measurements) -----------------------------------

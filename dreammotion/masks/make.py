@@ -148,7 +148,8 @@ def _segment_with_sam(
     context: str,
 ) -> tuple[np.ndarray, dict]:
     # Imported here: torch and segment-anything are only needed by this method.
-    from dreammotion.masks.sam import load_sam, resolve_device, segment_with_sam
+    from dreammotion.masks.sam import load_sam, segment_with_sam
+    from dreammotion.utils.devices import resolve_device
 
     predictor = load_sam(checkpoint, model_type, device, context=context)
     binary, sam_report = segment_with_sam(frames, prompt, predictor, batch_size=batch_size, context=context)

@@ -23,6 +23,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from dreammotion.errors import InputError
 from dreammotion.masks.ops import empty_mask_error, mask_bbox, propagation_order
 from dreammotion.masks.spec import BoxPrompt, PromptSpec, spec_error
+from dreammotion.utils.devices import resolve_device
 
 # File names of the official checkpoints (github.com/facebookresearch/segment-anything#model-checkpoints).
 OFFICIAL_CHECKPOINTS = {
@@ -39,13 +40,6 @@ def sam_builders() -> dict[str, Callable[..., Sam]]:
     from dreammotion.masks.tiny_sam import build_tiny_sam
 
     return {**sam_model_registry, "tiny": build_tiny_sam}
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` picks CUDA when present; anything else is passed to torch as is."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def load_sam(checkpoint: str | Path | None, model_type: str = "vit_b", device: str = "cpu", *, context: str = "") -> SamPredictor:

@@ -24,9 +24,7 @@ missing (or failed) with the reason; nothing else is computed in its place.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from dreammotion.errors import InputError
 from dreammotion.metrics.motion import TRACKERS, MotionSettings
@@ -166,17 +164,9 @@ def config_from_dict(data: dict, source: str = "<config>") -> MetricsConfig:
 
 def load_config(text_or_path: str | None) -> MetricsConfig:
     """From a JSON file path, or inline JSON text starting with '{'; None gives the defaults."""
+    from dreammotion.records import read_json_option
+
     if text_or_path is None:
         return MetricsConfig()
-    if text_or_path.lstrip().startswith("{"):
-        source, text = "(inline JSON)", text_or_path
-    else:
-        path = Path(text_or_path)
-        if not path.is_file():
-            raise InputError(f"metrics config {path} does not exist")
-        source, text = str(path), path.read_text()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"metrics config {source} is not valid JSON: {err}") from None
+    source, data = read_json_option(text_or_path, "metrics config")
     return config_from_dict(data, source)

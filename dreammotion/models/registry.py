@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 
 from dreammotion.models.loading import Autoencoder, T2VModel, load_autoencoder, load_t2v
+from dreammotion.utils.devices import resolve_device
 
 EMBEDDED_PRIOR = "data/models/dreammotion-shapes-t2v"
 
@@ -34,9 +35,7 @@ class BackendConfig:
         return cls(**d)
 
     def resolve_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return torch.device(resolve_device(self.device))
 
     def resolve_dtype(self) -> torch.dtype:
         if self.dtype == "auto":

@@ -31,6 +31,7 @@ from dreammotion.prior.classify import DIFF_THRESHOLD, classify_clip, validate
 from dreammotion.synthetic.captions import caption
 from dreammotion.synthetic.render import BACKGROUND_COLOURS, sample_spec
 from dreammotion.utils.atomic import atomic_path, write_json
+from dreammotion.utils.devices import resolve_device
 
 TARGETS = {"colour_accuracy": 0.90, "shape_accuracy": 0.80, "background_noise_std": 8.0}
 CARD_BEGIN, CARD_END = "<!-- gates:begin -->", "<!-- gates:end -->"
@@ -190,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     from dreammotion.models import load_t2v
     from dreammotion.prior.sample import save_grid
 
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = resolve_device(args.device)
     model = load_t2v(args.model, device=device, dtype=torch.float32)
     report, clips = gates(model, n=args.n, steps=args.steps, guidance_scale=args.guidance_scale, seed=args.seed)
     info_file = Path(args.model) / "training.json"

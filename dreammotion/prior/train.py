@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from dreammotion.synthetic.captions import MAX_TOKENS, caption, vocabulary
 from dreammotion.synthetic.render import render_batch_torch, sample_spec, specs_to_tensors
 from dreammotion.utils.atomic import atomic_dir, atomic_path, write_json
+from dreammotion.utils.devices import resolve_device
 
 LATENT_SIZE = 16
 FRAMES = 8
@@ -216,6 +217,29 @@ def compile_unet(unet, mode: str) -> int:
     return len(blocks)
 
 
+def load_compile_cache(path: Path) -> dict | None:
+    """Load torch.compile's cache artifacts (``torch.compiler.load_cache_artifacts``) from `path`;
+    returns what was loaded ({kind: entries}), None when the file does not exist yet."""
+    if not path.is_file():
+        return None
+    info = torch.compiler.load_cache_artifacts(path.read_bytes())
+    loaded = {} if info is None else {kind: len(entries) for kind, entries in info.artifacts.items() if entries}
+    print(f"compile cache: loaded {path} ({loaded or 'nothing usable for this torch/GPU'})", flush=True)
+    return loaded
+
+
+def save_compile_cache(path: Path) -> None:
+    """Write the cache artifacts of everything compiled so far to `path` (atomically)."""
+    artifacts = torch.compiler.save_cache_artifacts()
+    if artifacts is None:
+        print("compile cache: nothing was compiled, nothing to save", flush=True)
+        return
+    data, _ = artifacts
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+    print(f"compile cache: wrote {path} ({len(data) / 2**20:.1f} MiB)", flush=True)
+
+
 def render_training_batch(rng: np.random.Generator, batch: int, size: int, device, drop_prob: float):
     """Clips (B, 3, F, H, W) in [-1, 1] and their captions ("" for the dropped ones)."""
     specs = [sample_spec(rng, FRAMES, held_out="exclude") for _ in range(batch)]
@@ -331,6 +355,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="autocast", choices=("autocast", "bf16"),
                         help="autocast: fp32 weights, bf16 autocast on CUDA; bf16: UNet weights and activations "
                              "in bf16, fp32 master weights for AdamW and the EMA (bench/prior/NOTES.md)")
+    parser.add_argument("--compile-cache", type=Path, default=None,
+                        help="with --compile: load torch.compile's cache artifacts from this file first (if it exists), "
+                             "and write them there after the first step, so a later run with the same torch and GPU "
+                             "skips most of the compile (bench/prior/NOTES.md)")
     parser.add_argument("--cuda-graph", action="store_true",
                         help="capture the whole step (forward, backward, clipping, AdamW, EMA) as one CUDA graph "
                              "and replay it, so Python launches none of its kernels (CUDA, autocast only; "
@@ -396,6 +424,8 @@ class Trainer:
             for module in self.unet.modules():
                 if isinstance(module, torch.nn.Conv2d):
                     module.to(memory_format=torch.channels_last)
+        self.compile_cache = getattr(args, "compile_cache", None) if args.compile != "none" else None
+        self.compile_cache_loaded = load_compile_cache(self.compile_cache) if self.compile_cache else None
         self.compiled_modules = compile_unet(self.unet, args.compile)
         self.text_encoder.to(device).train()
         self.modules = [self.unet, self.text_encoder]
@@ -432,10 +462,15 @@ class Trainer:
              lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step; returns (weighted loss, prediction MSE) as tensors (no GPU sync)."""
         if self.use_graph:
-            return self._replay(latents, ids, condition, lr)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        return self._update(latents, ids, condition, self.ema.next_weight() if self.ema else None)
+            losses = self._replay(latents, ids, condition, lr)
+        else:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            losses = self._update(latents, ids, condition, self.ema.next_weight() if self.ema else None)
+        if self.compile_cache is not None:  # the first step compiled forward and backward: keep the result
+            save_compile_cache(self.compile_cache)
+            self.compile_cache = None
+        return losses
 
     def _update(self, latents, ids, condition, ema_weight) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward, backward, clipping, AdamW and EMA: the body that --cuda-graph captures."""
@@ -536,13 +571,6 @@ def run_totals(previous_runs: list[dict], steps: int, clips: int, seconds: float
     }
 
 
-def resolve_device(name: str) -> torch.device:
-    """--device: "auto" is cuda if available, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def train_for_budget(args: argparse.Namespace, device: torch.device, trainer, *, train_step, log_fields, save,
                      model_info: dict, run_info: dict, need_a_step: bool = False) -> int:
     """The wall-clock loop of both trainers (this prior and ``dreammotion.clip.train``).
@@ -614,7 +642,7 @@ def train_for_budget(args: argparse.Namespace, device: torch.device, trainer, *,
 
 
 def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int:
-    device = resolve_device(args.device)
+    device = torch.device(resolve_device(args.device))
     trainer = trainer_class(args, device)
 
     def save(info: dict) -> None:

@@ -24,7 +24,6 @@ ground-truth columns of a real video) is left out.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from dreammotion.errors import InputError
 from dreammotion.metrics.names import METRICS
+from dreammotion.records import read_json_option
 from dreammotion.tables.aggregate import metric_stats, psnr_footnote
 from dreammotion.tables.formats import Table, format_number, write_table
 
@@ -101,17 +101,9 @@ def paper_settings(text_or_path: str | None) -> dict:
     """The config's ``tables`` object (inline JSON or a JSON file), with the defaults filled in."""
     if text_or_path is None:
         return {key: (dict(v) if isinstance(v, dict) else list(v)) for key, v in DEFAULT_TABLES.items()}
-    if text_or_path.lstrip().startswith("{"):
-        source, text = "(inline JSON)", text_or_path
-    else:
-        path = Path(text_or_path)
-        if not path.is_file():
-            raise InputError(f"--paper-tables {path} does not exist")
-        source, text = str(path), path.read_text()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"--paper-tables {source} is not valid JSON: {err}") from None
+    source, data = read_json_option(text_or_path, "--paper-tables")
+    if not isinstance(data, dict):
+        raise InputError(f"--paper-tables {source} must be a JSON object, not {type(data).__name__}")
     unknown = sorted(set(data) - set(DEFAULT_TABLES))
     if unknown:
         raise InputError(f"--paper-tables {source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(DEFAULT_TABLES)}")

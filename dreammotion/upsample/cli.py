@@ -20,7 +20,7 @@ from dreammotion.upsample.pipeline import METHODS, upsample_clip
 from dreammotion.upsample.resize import target_size
 from dreammotion.upsample.v2v import V2VSettings, load_second_stage, recommended_settings
 from dreammotion.utils.atomic import atomic_dir, write_json
-from dreammotion.utils.devices import select_gpu_for_job
+from dreammotion.utils.devices import resolve_device, select_gpu_for_job
 
 REPORT_NAME = "upsample.json"
 
@@ -71,12 +71,6 @@ def parse_model_settings(text: str) -> dict:
     return settings
 
 
-def _resolve_device(name: str) -> str:
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
-
-
 def _versions() -> dict:
     import diffusers
     import torch
@@ -115,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     interpolator = None
     if args.method == "interpolate+sr":
         interpolator = make_interpolator(args.interpolation_model, args.interpolation_substitute,
-                                         _resolve_device(args.interpolation_device))
+                                         resolve_device(args.interpolation_device))
 
     upsample_started = time.perf_counter()
     result = upsample_clip(

@@ -20,6 +20,17 @@ from dreammotion.errors import InputError
 VISIBLE_DEVICES_VARIABLE = "CUDA_VISIBLE_DEVICES"
 
 
+def resolve_device(name: str) -> str:
+    """A --device / config device name: "auto" is "cuda" when a GPU is visible, else "cpu"; any
+    other name is passed to torch as it is. (Imports torch only for "auto": this module is used
+    before a job has claimed its GPU.)"""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 @dataclass
 class GpuClaim:
     """An exclusive claim on GPU `index`, held while `lock_file` stays open."""
