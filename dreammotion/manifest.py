@@ -120,6 +120,18 @@ def read_text(path: Path, what: str = "manifest") -> str:
         ) from None
 
 
+def _video_or_folder(path: Path, where: str) -> Path:
+    """The resolved `path` of a clip cell: an existing, non-empty video file or an image folder."""
+    path = path.resolve()
+    if not path.exists():
+        raise InputError(f"{where}: {path} does not exist")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{where}: {path} is an empty file")
+    if path.is_file() and path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"{where}: {path.name} is not a video ({', '.join(sorted(VIDEO_SUFFIXES))}) or image folder")
+    return path
+
+
 def load_manifest(
     path: str | Path,
     schema_path: str | Path,
@@ -180,15 +192,7 @@ def load_manifest(
             raise InputError(f"{where}, field 'id': duplicate id {rid!r} (first used on line {seen[rid]})")
         seen[rid] = line
 
-        video = (base / record["video"]).resolve()
-        if not video.exists():
-            raise InputError(f"{where}, field 'video': {video} does not exist")
-        if video.is_file() and video.stat().st_size == 0:
-            raise InputError(f"{where}, field 'video': {video} is an empty file")
-        if video.is_file() and video.suffix.lower() not in VIDEO_SUFFIXES:
-            raise InputError(
-                f"{where}, field 'video': {video.name} is not a video ({', '.join(sorted(VIDEO_SUFFIXES))}) or image folder"
-            )
+        video = _video_or_folder(base / record["video"], f"{where}, field 'video'")
         ground_truth = None
         if "ground_truth" in record:
             ground_truth = (base / record["ground_truth"]).resolve()
@@ -206,12 +210,7 @@ def load_manifest(
         if "ground_truth_upsampled" in record:
             if ground_truth is None:
                 raise InputError(f"{where}, field 'ground_truth_upsampled': given without a ground_truth")
-            upsampled = (base / record["ground_truth_upsampled"]).resolve()
-            if not upsampled.exists():
-                raise InputError(f"{where}, field 'ground_truth_upsampled': {upsampled} does not exist")
-            if upsampled.is_file() and upsampled.suffix.lower() not in VIDEO_SUFFIXES:
-                raise InputError(f"{where}, field 'ground_truth_upsampled': {upsampled.name} is not a video "
-                                 f"({', '.join(sorted(VIDEO_SUFFIXES))}) or image folder")
+            _video_or_folder(base / record["ground_truth_upsampled"], f"{where}, field 'ground_truth_upsampled'")
             ground_truth_upsampled_path = workflow_path(record["ground_truth_upsampled"], base, workdir)
 
         mask = record.get("mask", default_mask)

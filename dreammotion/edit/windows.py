@@ -92,10 +92,7 @@ class Windows:
 
     def coverage(self) -> torch.Tensor:
         """(frames,) how many windows contain each frame."""
-        counts = torch.zeros(self.frames)
-        for window in self.slices:
-            counts[window] += 1
-        return counts
+        return self.weight_sum("uniform")
 
     def frame_weights(self, weighting: str = "uniform") -> torch.Tensor:
         """(length,) weight of each position of a window in the mean that makes a frame's update.

@@ -501,10 +501,9 @@ class Trainer:
         this first batch, then one capture. Every step after is one replay."""
         if self.graph is None:
             self._capture(latents, ids, condition)
-        self.static_inputs[0].copy_(latents, non_blocking=True)
-        self.static_inputs[1].copy_(ids, non_blocking=True)
-        if condition is not None:
-            self.static_inputs[2].copy_(condition, non_blocking=True)
+        for buffer, value in zip(self.static_inputs, (latents, ids, condition)):
+            if value is not None:
+                buffer.copy_(value, non_blocking=True)
         self.optimizer.param_groups[0]["lr"].fill_(lr)
         if self.ema:
             self.ema_weight.fill_(self.ema.next_weight())
@@ -513,7 +512,8 @@ class Trainer:
         return self.static_loss.clone(), self.static_mse.clone()
 
     def _capture(self, latents, ids, condition) -> None:
-        self.static_inputs = [latents.clone(), ids.clone()] + ([condition.clone()] if condition is not None else [])
+        # (latents, ids, condition or None): the graph's input buffers, in _update's argument order
+        self.static_inputs = tuple(None if v is None else v.clone() for v in (latents, ids, condition))
         self.ema_weight = torch.zeros((), device=self.device)
         self.optimizer.param_groups[0]["lr"].fill_(0.0)  # the warm-up builds state, it does not train
         side = torch.cuda.Stream()
@@ -521,15 +521,12 @@ class Trainer:
         with torch.cuda.stream(side):
             for _ in range(3):
                 self.optimizer.zero_grad(set_to_none=True)
-                self._update(*self.static_inputs[:2], condition=self.static_inputs[2] if condition is not None else None,
-                             ema_weight=self.ema_weight)
+                self._update(*self.static_inputs, ema_weight=self.ema_weight)
         torch.cuda.current_stream().wait_stream(side)
         self.optimizer.zero_grad(set_to_none=True)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.static_loss, self.static_mse = self._update(
-                *self.static_inputs[:2], condition=self.static_inputs[2] if condition is not None else None,
-                ema_weight=self.ema_weight)
+            self.static_loss, self.static_mse = self._update(*self.static_inputs, ema_weight=self.ema_weight)
 
     @contextlib.contextmanager
     def weights_to_save(self):
