@@ -316,6 +316,49 @@ def test_refiner_training_saves_a_conditioned_residual_model(tiny_refiner_dir):
     assert stage.describe()["conditioned"] is True
 
 
+def test_edit_like_degradation_blurs_shifts_and_stays_8_bit():
+    from scipy.ndimage import gaussian_filter
+
+    from dreammotion.prior.train_refiner import degrade_like_edits
+
+    clip = torch.from_numpy(moving_shape_clip(32, 4)).permute(3, 0, 1, 2)[None].float()  # (1, 3, F, H, W)
+    assert torch.equal(degrade_like_edits(clip, 0.0, 0.0), clip)
+    blurred = degrade_like_edits(clip, 1.0, 0.0, generator=torch.Generator().manual_seed(0))
+    sigma = (torch.rand(1, generator=torch.Generator().manual_seed(0)) * 1.0).item()  # the same draw
+    expected = gaussian_filter(clip[0].numpy(), (0, 0, sigma, sigma), mode="nearest", truncate=3 / sigma)
+    assert np.abs(blurred[0].numpy() - expected.round()).max() <= 1  # the Gaussian, edges replicated
+    shifted = degrade_like_edits(clip.repeat(8, 1, 1, 1, 1), 0.0, 4.0, generator=torch.Generator().manual_seed(1))
+    offset = (shifted - clip).flatten(2)  # per clip and channel, one offset where nothing clips
+    inside = (clip > 8).flatten(2) & (clip < 247).flatten(2)
+    assert all(len(set(offset[b, c][inside[0, c]].tolist())) == 1 for b in range(8) for c in range(3))
+    assert offset.abs().max() <= 4 and len({tuple(o[:, 0].tolist()) for o in offset}) > 4  # drawn per clip
+    assert torch.equal(shifted, shifted.round()) and shifted.min() >= 0 and shifted.max() <= 255
+
+
+def test_refiner_target_is_the_residual_of_the_degraded_clips_resize(tmp_path):
+    """With no noise augmentation, condition + target / residual_scale is the clean 64x64 clip: the
+    model learns to take the resize of a degraded clip to the truth, not to re-add the degradation."""
+    from dreammotion.prior import train
+    from dreammotion.prior.train_refiner import RefinerTrainer, main as train_refiner  # noqa: F401
+
+    parser = __import__("argparse").ArgumentParser()
+    train.add_arguments(parser)
+    parser.add_argument("--condition-noise", type=float, default=0.0)
+    parser.add_argument("--condition-blur", type=float, default=1.0)
+    parser.add_argument("--condition-colour-shift", type=float, default=4.0)
+    parser.add_argument("--residual-scale", type=float, default=5.0)
+    args = parser.parse_args(["--out", str(tmp_path / "m"), "--preset", "tiny", "--size", "64", "--batch", "3",
+                              "--device", "cpu", "--caption-dropout", "0"])
+    trainer = RefinerTrainer(args, torch.device("cpu"))
+    target, _, condition = trainer.batch()
+    rebuilt = condition + target / args.residual_scale
+    trainer.rng = np.random.default_rng(args.seed)  # the same clips again, undegraded
+    args.condition_blur = args.condition_colour_shift = args.residual_scale = 0.0
+    clean, _, clean_condition = trainer.batch()
+    torch.testing.assert_close(rebuilt, clean, rtol=0, atol=1e-5)
+    assert not torch.allclose(condition, clean_condition, atol=1e-3)  # the condition was degraded
+
+
 def test_refiner_strength_zero_returns_its_condition_exactly(tiny_refiner_dir):
     # A residual refiner that denoises nothing adds no residual: the output is the resized clip.
     stage = load_second_stage({"pretrained": str(tiny_refiner_dir), "device": "cpu"})

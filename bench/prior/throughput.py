@@ -44,6 +44,13 @@ VARIANTS: list[tuple[str, dict]] = [
     ("compile_full_graph_b256", {"compile": "full", "cuda_graph": True}),
     ("compile_full_graph_b512", {"compile": "full", "cuda_graph": True, "batch": 512}),
     ("compile_blocks_graph_b256", {"compile": "blocks", "cuda_graph": True}),
+    # Run 10: layouts and the temporal attention's kernels on top of compile + graph at batch 512.
+    ("graph_cl_b512", {"cuda_graph": True, "batch": 512, "channels_last": True}),
+    ("compile_full_graph_cl_broadcast_b512", {"compile": "full", "cuda_graph": True, "batch": 512,
+                                              "channels_last": True, "temporal_attention": "broadcast"}),
+    ("compile_full_graph_broadcast_b512", {"compile": "full", "cuda_graph": True, "batch": 512,
+                                           "temporal_attention": "broadcast"}),
+    ("compile_full_graph_cl_b512", {"compile": "full", "cuda_graph": True, "batch": 512, "channels_last": True}),
 ]
 
 SETTINGS = ("batch", "head_size", "temporal_attention", "compile", "precision", "cuda_graph", "channels_last")

@@ -3,7 +3,8 @@
 #   bash bench/upsample/gpu_session.sh ARGS     ARGS go to dreammotion.prior.train_refiner (e.g. --minutes 7)
 # Runs on the lent GPU machine; carry .whl (diffusers comes as a wheel). Writes under $OUT:
 #   refiner.tar.part*   the model folder (unpack: cat refiner.tar.part* | tar x)
-#   train.log, evaluate_steps{1,4,25}.json (16 clips: PSNR / SSIM / object colour error of v2v and of resize), gpu.txt
+#   train.log, evaluate_steps{1,4,25}.json (16 clips: PSNR / SSIM / object colour error of v2v and of resize),
+#   evaluate_degraded.json (the same at 1 step on edit-like degraded 32x32 clips), gpu.txt
 set -uo pipefail
 PYTHON=${PYTHON:-python3}
 SITE=${SITE:-/tmp/site}
@@ -21,4 +22,7 @@ for steps in ${REFINER_EVAL_STEPS:-1 4 25}; do
   "$PYTHON" -m dreammotion.prior.second_stage_quality "$model" --num-clips "${REFINER_EVAL_N:-16}" --steps "$steps" \
     --device "${REFINER_DEVICE:-auto}" --out "$OUT/evaluate_steps$steps.json" 2>&1 | grep mean_ | tee -a "$OUT/evaluate.log"
 done
+# The same clips degraded the way edits are (blur up to 1 px, colour offsets up to 4 levels; the truth stays clean).
+"$PYTHON" -m dreammotion.prior.second_stage_quality "$model" --num-clips "${REFINER_EVAL_N:-16}" --blur 1.0 --colour-shift 4 \
+  --device "${REFINER_DEVICE:-auto}" --out "$OUT/evaluate_degraded.json" 2>&1 | grep mean_ | tee -a "$OUT/evaluate.log"
 ls -la "$OUT"

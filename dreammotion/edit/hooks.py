@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
 
+from dreammotion.models.attention import is_temporal_attention
+
 DEFAULT_LAYERS = ("up_blocks.*.attentions.*.transformer_blocks.*.attn1",)
 
 
@@ -143,11 +145,6 @@ class KeyCapture:
 MAX_ATTENTION_BATCH_HEADS = 65535
 
 
-def _is_temporal_attention(name: str) -> bool:
-    parts = name.split(".")
-    return "temp_attentions" in parts or parts[0] == "transformer_in"
-
-
 class _ChunkedProcessor:
     """Runs the wrapped processor on slices of the batch, so that batch x heads stays under a limit.
 
@@ -172,7 +169,7 @@ class TemporalAttentionChunking:
         from diffusers.models.attention_processor import Attention
 
         self.modules = {
-            n: m for n, m in unet.named_modules() if isinstance(m, Attention) and _is_temporal_attention(n)
+            n: m for n, m in unet.named_modules() if isinstance(m, Attention) and is_temporal_attention(n)
         }
         self.max_batch_heads = max_batch_heads
         self._originals: dict[str, object] = {}

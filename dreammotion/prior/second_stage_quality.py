@@ -10,6 +10,11 @@ The synthetic renderer draws the same clip (a ``ClipSpec`` in normalised coordin
 
 PSNR per frame (dB, peak 255; ``dreammotion.metrics.groundtruth.psnr_per_frame``), averaged over frames
 and then over clips. The prompt is the clip's own caption, as the target prompt of an edit would be.
+
+With ``--blur`` / ``--colour-shift`` the 32x32 clip is first degraded the way edits are
+(``dreammotion.prior.train_refiner.degrade_like_edits``: per clip, a Gaussian blur and a colour offset
+drawn uniformly up to these maxima, seeded), while the truth stays the clean 64x64 render: does the
+stage repair an edit-like clip, or only resize a clean one?
 """
 
 from __future__ import annotations
@@ -42,6 +47,17 @@ def object_colour_error(frames: np.ndarray, reference: np.ndarray, object_mask: 
     return float(np.linalg.norm(frames[inside].mean(axis=0) - reference[inside].astype(float).mean(axis=0)))
 
 
+def degrade_frames(frames: np.ndarray, blur: float, colour_shift: float, seed: int) -> np.ndarray:
+    """(F, H, W, 3) uint8 -> the same degraded as training degrades the condition (seeded)."""
+    import torch
+
+    from dreammotion.prior.train_refiner import degrade_like_edits
+
+    clips = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float()  # (1, 3, F, H, W)
+    degraded = degrade_like_edits(clips, blur, colour_shift, generator=torch.Generator().manual_seed(seed))
+    return degraded[0].permute(1, 2, 3, 0).numpy().astype(np.uint8)
+
+
 def evaluate_second_stage(
     model_folder: str | Path,
     *,
@@ -54,6 +70,8 @@ def evaluate_second_stage(
     guidance_scale: float | None = None,
     seed: int = 0,
     device: str = "auto",
+    blur: float = 0.0,
+    colour_shift: float = 0.0,
 ) -> dict:
     """Mean PSNR / SSIM / object colour error to the ground-truth `high_size` render of
     v2v(resize(low clip)) and of resize(low clip).
@@ -70,6 +88,8 @@ def evaluate_second_stage(
     for index in range(num_clips):
         spec = sample_spec(rng, num_frames, held_out="any")
         low, _ = render(spec, low_size, num_frames)
+        if blur > 0 or colour_shift > 0:
+            low = degrade_frames(low, blur, colour_shift, seed=seed + index)
         truth, object_mask = render(spec, high_size, num_frames)
         resized = resize_frames(low, high_size, high_size)
         settings = V2VSettings(caption(spec), chosen["strength"], int(chosen["steps"]), chosen["guidance_scale"],
@@ -87,7 +107,7 @@ def evaluate_second_stage(
         "model": str(model_folder),
         "conditioned": conditioned,
         "settings": {"num_clips": num_clips, "low_size": low_size, "high_size": high_size, "num_frames": num_frames,
-                     **chosen, "seed": seed},
+                     **chosen, "seed": seed, "blur": blur, "colour_shift": colour_shift},
         **means,
         "clips": clips,
     }
@@ -109,10 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guidance-scale", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--blur", type=float, default=0.0,
+                        help="degrade the 32x32 clip first: Gaussian blur of std up to this (pixels)")
+    parser.add_argument("--colour-shift", type=float, default=0.0,
+                        help="degrade the 32x32 clip first: per-channel colour offset up to this (grey levels)")
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     result = evaluate_second_stage(args.model, num_clips=args.num_clips, strength=args.strength, steps=args.steps,
-                                   guidance_scale=args.guidance_scale, seed=args.seed, device=args.device)
+                                   guidance_scale=args.guidance_scale, seed=args.seed, device=args.device,
+                                   blur=args.blur, colour_shift=args.colour_shift)
     result["command"] = "python -m dreammotion.prior.second_stage_quality " + " ".join(sys.argv[1:] if argv is None else argv)
     print(json.dumps({k: v for k, v in result.items() if k != "clips"}, indent=2))
     if args.out:

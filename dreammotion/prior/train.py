@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dreammotion.models.attention import TEMPORAL_ATTENTION_KINDS, set_temporal_attention
 from dreammotion.synthetic.captions import MAX_TOKENS, caption, vocabulary
 from dreammotion.synthetic.render import render_batch_torch, sample_spec, specs_to_tensors
 from dreammotion.utils.atomic import atomic_dir, atomic_path, write_json
@@ -171,21 +172,6 @@ def write_archive(folder: Path, prefix: Path) -> list[Path]:
             tmp.write_bytes(data[index * ARCHIVE_PART_BYTES : (index + 1) * ARCHIVE_PART_BYTES])
         parts.append(part)
     return parts
-
-
-def use_math_temporal_attention(unet) -> int:
-    """Give the temporal transformers (attention over the 8 frames of each pixel) diffusers' plain
-    ``AttnProcessor`` (baddbmm + softmax + bmm) instead of SDPA. Their sequences are 8 long and
-    their batch is B*H*W: flash kernels pad each 8-row sequence to a full tile, and very large
-    batches hit "CUDA error: invalid argument". Returns how many processors were replaced."""
-    from diffusers.models.attention_processor import AttnProcessor
-
-    processors = dict(unet.attn_processors)
-    temporal = [n for n in processors if n.startswith("transformer_in.") or ".temp_attentions." in n]
-    for name in temporal:
-        processors[name] = AttnProcessor()
-    unet.set_attn_processor(processors)
-    return len(temporal)
 
 
 def compile_unet(unet, mode: str) -> int:
@@ -347,8 +333,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prediction-type", default="v_prediction", choices=("v_prediction", "epsilon"),
                         help="what the UNet predicts (saved in scheduler/; an --init-from model may switch)")
     parser.add_argument("--head-size", type=int, default=None, help="attention head size (default: the preset's)")
-    parser.add_argument("--temporal-attention", default="math", choices=("math", "sdpa"),
-                        help="kernel of the 8-frame temporal attention (bench/prior/NOTES.md)")
+    parser.add_argument("--temporal-attention", default="math", choices=TEMPORAL_ATTENTION_KINDS,
+                        help="processor of the 8-frame temporal attention: math (baddbmm/bmm), sdpa, or broadcast "
+                             "(products and sums that --compile fuses; dreammotion.models.attention, bench/prior/NOTES.md)")
     parser.add_argument("--compile", default="none", choices=("none", "blocks", "full"),
                         help="torch.compile the UNet: each resnet/attention/temporal block, or the whole model "
                              "(fuses GroupNorm, SiLU and autocast's casts; bench/prior/NOTES.md)")
@@ -407,8 +394,8 @@ class Trainer:
             args.size, args.preset, args.seed, args.head_size, args.prediction_type, self.conditioned
         )
         self.previous = load_weights(args.init_from, self.unet, self.text_encoder) if args.init_from else {}
-        if args.temporal_attention == "math":
-            use_math_temporal_attention(self.unet)
+        if args.temporal_attention != "sdpa":  # sdpa: diffusers' default processors
+            set_temporal_attention(self.unet, args.temporal_attention)
         self.unet.to(device).train()
         # --precision bf16: the UNet computes in bf16 end to end (autocast keeps GroupNorm and every
         # elementwise chain in fp32 and casts around each matmul); AdamW and the EMA work on fp32
@@ -419,11 +406,15 @@ class Trainer:
             self.masters = [p.detach().clone().requires_grad_(True) for p in self.unet_params]
             self.unet.to(torch.bfloat16)
         if args.channels_last:
-            # Only the 2D convolutions: torch has no channels-last layout for the temporal Conv3d
-            # weights ("required rank 4 tensor", measured in bench/prior/run7).
+            # Conv2d weights channels-last, the temporal Conv3d weights channels-last-3d (a rank-5
+            # tensor has no plain channels-last layout: bench/prior/run7). A (B*F, C, H, W)
+            # channels-last activation viewed as the temporal conv's (B, C, F, H, W) is exactly
+            # channels-last-3d, so no conv needs an NCHW <-> NHWC copy.
             for module in self.unet.modules():
                 if isinstance(module, torch.nn.Conv2d):
                     module.to(memory_format=torch.channels_last)
+                elif isinstance(module, torch.nn.Conv3d):
+                    module.to(memory_format=torch.channels_last_3d)
         self.compile_cache = getattr(args, "compile_cache", None) if args.compile != "none" else None
         self.compile_cache_loaded = load_compile_cache(self.compile_cache) if self.compile_cache else None
         self.compiled_modules = compile_unet(self.unet, args.compile)

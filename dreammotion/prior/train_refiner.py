@@ -12,7 +12,15 @@ where it predicts no residual the output is the resized clip exactly, not a re-d
 brings the residual (std ~0.046 of [-1, 1] on the renders) nearer the unit scale the noise schedule
 is made for. The condition is noise-augmented (per clip, a Gaussian
 of standard deviation uniform in [0, ``--condition-noise``], in [-1, 1] pixel units) because at
-inference it is an *edited* clip, with the first stage's sampling noise, not a clean render. Everything
+inference it is an *edited* clip, with the first stage's sampling noise, not a clean render.
+
+Edits are not renders: the demo's edits are, to their 32x32 truth, about the truth blurred by a
+Gaussian of 0.5-0.7 px plus errors along edges and colour offsets of a grey level or two (measured,
+bench/upsample/NOTES.md). So the 32x32 clip is degraded that way before it is resized
+(``--condition-blur``, ``--condition-colour-shift``: per clip, uniform up to the maximum), and the
+residual is taken against the *degraded* clip's resize: the model learns to undo what edits do to a
+clip (the resize at inference is of the edit), where a refiner trained on clean renders sharpened
+edges that edits put elsewhere and lost to Lanczos. Everything
 else (v-prediction, schedule, text encoder, EMA, wall-clock budget, ``--init-from``, ``--archive``)
 is the embedded prior's loop, ``dreammotion.prior.train``.
 """
@@ -20,9 +28,11 @@ is the embedded prior's loop, ``dreammotion.prior.train``.
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from dreammotion.prior import train
 from dreammotion.synthetic.captions import caption
@@ -39,13 +49,14 @@ class RefinerTrainer(train.Trainer):
         """(target latents, token ids, condition latents) of freshly rendered clips."""
         args = self.args
         high, low, captions = render_refiner_batch(self.rng, args.batch, args.size, self.device, args.caption_dropout)
+        low = degrade_like_edits(low, args.condition_blur, args.condition_colour_shift)
         factor, scale = self.autoencoder.config.factor, self.autoencoder.config.scaling_factor
         resized = lanczos_upsample_torch(low, args.size, args.size) / 127.5 - 1.0  # (B, 3, F, H, W)
         sigma = torch.rand(resized.shape[0], 1, 1, 1, 1, device=self.device) * args.condition_noise
         condition = train.pack_latents(resized + sigma * torch.randn_like(resized), factor) * scale
         target = train.pack_latents(high / 127.5 - 1.0, factor) * scale
         if args.residual_scale > 0:
-            # The residual is taken against the *clean* resize: against the noise-augmented condition
+            # The residual is taken against the resize before its noise augmentation: against the noisy condition
             # it would hold -residual_scale x the augmentation noise (up to 0.4 here, more than the
             # residual itself), and the model would spend itself on removing noise that inference
             # never adds (first GPU run: v2v 28.4 dB vs resize 32.9, bench/upsample/NOTES.md).
@@ -60,11 +71,50 @@ class RefinerTrainer(train.Trainer):
             "low_size": LOW_SIZE,
             "size": self.args.size,
             "condition_noise_max": self.args.condition_noise,
+            "condition_blur_max": self.args.condition_blur,
+            "condition_colour_shift_max": self.args.condition_colour_shift,
             "residual_scale": self.args.residual_scale,
             "target": ("(clip - condition) * residual_scale, in latents" if self.args.residual_scale > 0
                        else "the clip's latents"),
-            "recommended": {"strength": 1.0, "steps": 25, "guidance_scale": 1.0},
+            # One DDIM step from pure noise is the model's estimate of the residual's conditional mean
+            # (the PSNR-optimal output); more steps sample detail that is not the truth's.
+            "recommended": {"strength": 1.0, "steps": 1, "guidance_scale": 1.0},
+            "recommended_why": "bench/upsample/NOTES.md: 1 step beats 4 and 25 in PSNR and SSIM to the truth",
         }}
+
+
+def degrade_like_edits(clips: torch.Tensor, blur_max: float, colour_shift_max: float,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, 3, F, H, W) grey levels in [0, 255] -> the same clips blurred by a Gaussian of standard
+    deviation uniform in [0, `blur_max`] pixels and offset by a colour uniform in
+    [-`colour_shift_max`, `colour_shift_max`] grey levels per channel (each drawn per clip), rounded
+    and clipped to 8 bits as an edit's frames are. Zero maxima return `clips` unchanged."""
+    if blur_max <= 0 and colour_shift_max <= 0:
+        return clips
+    batch, _, _, height, width = clips.shape
+    out = clips.float()
+    if blur_max > 0:
+        sigma = torch.rand(batch, device=clips.device, generator=generator) * blur_max
+        radius = max(1, math.ceil(3 * blur_max))
+        offsets = torch.arange(-radius, radius + 1, device=clips.device, dtype=torch.float32)
+        # sigma -> 0 gives the identity kernel (the clamp only avoids 0/0)
+        kernel = torch.exp(-0.5 * (offsets / sigma.clamp_min(1e-3)[:, None]) ** 2)
+        kernel = kernel / kernel.sum(dim=1, keepdim=True)  # (B, taps)
+        out = _blur_rows(out, kernel, radius)  # along W
+        out = _blur_rows(out.transpose(-1, -2), kernel, radius).transpose(-1, -2)  # along H
+    if colour_shift_max > 0:
+        shift = (torch.rand(batch, 3, 1, 1, 1, device=clips.device, generator=generator) * 2 - 1) * colour_shift_max
+        out = out + shift
+    return out.round().clamp(0, 255)
+
+
+def _blur_rows(clips: torch.Tensor, kernel: torch.Tensor, radius: int) -> torch.Tensor:
+    """Convolve the last axis of (B, ...) with the per-clip kernels (B, taps), edges replicated
+    (an image's border pixel continues outward, as PIL's GaussianBlur does)."""
+    batch, width = clips.shape[0], clips.shape[-1]
+    padded = F.pad(clips.reshape(batch, -1, width), (radius, radius), mode="replicate")  # (B, rows, W + 2r)
+    windows = padded.unfold(-1, kernel.shape[1], 1)  # (B, rows, W, taps)
+    return (windows * kernel[:, None, None, :]).sum(-1).reshape(clips.shape)
 
 
 def render_refiner_batch(rng: np.random.Generator, batch: int, size: int, device, drop_prob: float):
@@ -86,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     train.add_arguments(parser)
     parser.add_argument("--condition-noise", type=float, default=0.08,
                         help="largest std of the noise added to the condition (pixels in [-1, 1])")
+    parser.add_argument("--condition-blur", type=float, default=1.0,
+                        help="largest std (32x32 pixels) of the Gaussian blur of the low-resolution clip (0: none)")
+    parser.add_argument("--condition-colour-shift", type=float, default=4.0,
+                        help="largest per-channel colour offset (grey levels) of the low-resolution clip (0: none)")
     parser.add_argument("--residual-scale", type=float, default=5.0,
                         help="generate (clip - condition) * this (0: generate the clip itself)")
     parser.set_defaults(size=64)
