@@ -85,8 +85,8 @@ def trainer_args(tmp_path, *extra: str) -> argparse.Namespace:
 def test_channels_last_step_equals_the_default_layout(tmp_path):
     """--channels-last changes memory layout only: Conv2d weights channels-last, the temporal
     Conv3d weights channels-last-3d, and one step gives the same loss and update."""
-    plain = train.Trainer(trainer_args(tmp_path), torch.device("cpu"))
-    last = train.Trainer(trainer_args(tmp_path, "--channels-last", "--temporal-attention", "broadcast"),
+    plain = train.PriorTrainer(trainer_args(tmp_path), torch.device("cpu"))
+    last = train.PriorTrainer(trainer_args(tmp_path, "--channels-last", "--temporal-attention", "broadcast"),
                          torch.device("cpu"))
     convs = [m for m in last.unet.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d))]
     assert any(isinstance(m, torch.nn.Conv3d) for m in convs)

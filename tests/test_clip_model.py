@@ -98,7 +98,7 @@ def test_training_batches_never_hold_a_held_out_pair():
     parser = argparse.ArgumentParser()
     clip_train.add_arguments(parser)
     args = parser.parse_args(["--out", "unused", "--preset", "tiny", "--batch", "200", "--device", "cpu"])
-    trainer = clip_train.Trainer(args, torch.device("cpu"))
+    trainer = clip_train.ClipTrainer(args, torch.device("cpu"))
     pairs = set()
     for _ in range(3):
         batch = trainer.batch()

@@ -53,7 +53,7 @@ def test_bf16_training_keeps_fp32_masters_and_saves_them(tmp_path):
     train.add_arguments(parser)
     args = parser.parse_args(["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "2",
                               "--device", "cpu", "--precision", "bf16", "--ema", "0", "--lr", "1e-3"])
-    trainer = train.Trainer(args, torch.device("cpu"))
+    trainer = train.PriorTrainer(args, torch.device("cpu"))
     assert trainer.unet.dtype == torch.bfloat16
     assert all(m.dtype == torch.float32 for m in trainer.masters)
     before = [m.detach().clone() for m in trainer.masters]
@@ -226,7 +226,7 @@ def test_compile_cache_round_trip_and_the_trainer_saves_it_once_after_the_first_
     train.add_arguments(parser)
     args = parser.parse_args(["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "2", "--device", "cpu",
                               "--compile", "full", "--compile-cache", str(cache)])
-    trainer = train.Trainer(args, torch.device("cpu"))
+    trainer = train.PriorTrainer(args, torch.device("cpu"))
     assert trainer.compile_cache_loaded
     for _ in range(2):
         trainer.step(*trainer.batch(), lr=1e-4)

@@ -22,13 +22,13 @@ def trainer_args(tmp_path, *extra: str) -> argparse.Namespace:
 
 def test_cuda_graph_is_refused_where_it_cannot_run(tmp_path):
     with pytest.raises(ValueError, match="--cuda-graph needs a CUDA device"):
-        train.Trainer(trainer_args(tmp_path, "--cuda-graph", "--device", "cpu"), torch.device("cpu"))
+        train.PriorTrainer(trainer_args(tmp_path, "--cuda-graph", "--device", "cpu"), torch.device("cpu"))
 
 
 @pytest.mark.cuda
 @needs_cuda
 def test_graph_replay_trains_reads_the_learning_rate_and_updates_the_ema(tmp_path):
-    trainer = train.Trainer(trainer_args(tmp_path, "--cuda-graph", "--ema", "0.9"), torch.device("cuda"))
+    trainer = train.PriorTrainer(trainer_args(tmp_path, "--cuda-graph", "--ema", "0.9"), torch.device("cuda"))
     latents, ids = trainer.batch()
     params = trainer.params
     start = [p.detach().clone() for p in params]
@@ -55,8 +55,8 @@ def test_graph_replay_trains_reads_the_learning_rate_and_updates_the_ema(tmp_pat
 def test_graph_step_matches_the_eager_step_on_the_same_noise(tmp_path):
     """Same weights, batch and random stream: the replayed step's loss equals the eager one's
     (bf16 autocast in both, so equal up to its rounding)."""
-    eager = train.Trainer(trainer_args(tmp_path, "--ema", "0"), torch.device("cuda"))
-    graphed = train.Trainer(trainer_args(tmp_path, "--ema", "0", "--cuda-graph"), torch.device("cuda"))
+    eager = train.PriorTrainer(trainer_args(tmp_path, "--ema", "0"), torch.device("cuda"))
+    graphed = train.PriorTrainer(trainer_args(tmp_path, "--ema", "0", "--cuda-graph"), torch.device("cuda"))
     graphed.unet.load_state_dict(eager.unet.state_dict())
     graphed.text_encoder.load_state_dict(eager.text_encoder.state_dict())
     latents, ids = eager.batch()

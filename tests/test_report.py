@@ -19,10 +19,9 @@ from dreammotion.report.curves import (
     PLOTTED_COLUMNS,
     draw_loss_curves,
     loss_curves_figure,
-    read_loss_log,
     write_loss_curves,
 )
-from dreammotion.records import LOG_COLUMNS, log_csv_text
+from dreammotion.records import LOG_COLUMNS, log_csv_text, read_log_csv
 from dreammotion.report.page import panel_page, tables_page
 from dreammotion.report.panel import PanelClips, build_panel, load_panel_clips, resample_frame_count, write_panel
 from conftest import make_project, random_clip, snakemake
@@ -101,7 +100,7 @@ def test_load_panel_clips_overlays_masks_and_rejects_mismatched_masks(tmp_path):
 
 
 def test_loss_curves_draw_one_line_per_quantity(tmp_path):
-    columns = read_loss_log(write_log(tmp_path / "log.csv", 12))
+    columns = read_log_csv(write_log(tmp_path / "log.csv", 12))
     fig = loss_curves_figure(columns, "row (variant)")  # matplotlib: one plot per quantity, the iteration as x
     plots = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title(loc="left") for ax in plots] == list(PLOTTED_COLUMNS)
@@ -117,7 +116,7 @@ def test_loss_curves_draw_one_line_per_quantity(tmp_path):
 
 
 def test_loss_curves_of_an_edit_without_iterations_say_so(tmp_path):
-    columns = read_loss_log(write_log(tmp_path / "log.csv", 0))
+    columns = read_log_csv(write_log(tmp_path / "log.csv", 0))
     assert all(len(v) == 0 for v in columns.values())
     image = np.asarray(draw_loss_curves(columns, "sdedit row"))
     assert image.shape[0] < 60 and (image < 128).any()  # one line of text, no empty plots
@@ -127,11 +126,11 @@ def test_loss_log_errors_name_the_file(tmp_path):
     bad = tmp_path / "log.csv"
     bad.write_text("iteration,t\n0,10\n")
     with pytest.raises(InputError, match=r"log\.csv: missing column"):
-        read_loss_log(bad)
+        read_log_csv(bad)
     write_log(bad, 2)
     bad.write_text(bad.read_text().replace("\n1,", "\nx,", 1))
     with pytest.raises(InputError, match=r"log\.csv line 3, column 'iteration'"):
-        read_loss_log(bad)
+        read_log_csv(bad)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
     python bench/prior/throughput.py --out bench/prior/throughput.json [--variants all|shipped] [--profile]
 
-Each variant builds the model with `dreammotion.prior.train.Trainer` (the class the training loop
+Each variant builds the model with `dreammotion.prior.train.PriorTrainer` (the class the training loop
 uses), runs 3 warm-up steps, then times `--steps` steps with freshly rendered batches (the data path
 included) between two GPU synchronisations. "shipped" is the variant whose settings are
 `dreammotion.prior.train`'s defaults; its numbers are the top-level keys of the JSON.
@@ -75,7 +75,7 @@ def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_di
                                  "compile_cache": compile_cache_file(compile_cache_dir, overrides)})
     device = torch.device("cuda")
     torch.cuda.reset_peak_memory_stats(device)
-    trainer = train.Trainer(args, device)
+    trainer = train.PriorTrainer(args, device)
     start = time.perf_counter()
     for _ in range(3):  # warm-up; with --compile this is where compilation happens
         trainer.step(*trainer.batch(), lr=1e-4)

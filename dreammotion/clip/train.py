@@ -104,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", type=Path, default=None, help="continue from the weights of a saved model folder")
 
 
-class Trainer:
+class ClipTrainer:
     """Model, optimiser and one training step."""
 
     def __init__(self, args: argparse.Namespace, device: torch.device):
@@ -171,7 +171,7 @@ class Trainer:
 
 def run(args: argparse.Namespace) -> int:
     device = torch.device(resolve_device(args.device))
-    trainer = Trainer(args, device)
+    trainer = ClipTrainer(args, device)
 
     def log_fields(values: torch.Tensor) -> dict:
         frame_loss, clip_loss = values.mean(dim=0).tolist()

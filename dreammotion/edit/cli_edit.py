@@ -17,7 +17,7 @@ import torch
 
 from dreammotion.edit.config import EditConfig
 from dreammotion.edit.io import load_latents, save_latents
-from dreammotion.edit.methods import METHODS, edit_latents
+from dreammotion.edit.methods import EDIT_METHODS, edit_latents
 from dreammotion.edit.prompts import PromptCache
 from dreammotion.errors import InputError, NumericalError
 from dreammotion.io.frames import read_masks
@@ -28,7 +28,7 @@ from dreammotion.utils.devices import select_gpu_for_job
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", choices=tuple(METHODS), default="dreammotion",
+    p.add_argument("--method", choices=tuple(EDIT_METHODS), default="dreammotion",
                    help="dreammotion (the method) or sdedit (baseline: noise to --sdedit strength, denoise)")
     p.add_argument("--sdedit", default="{}", help='SDEdit baseline settings as JSON: {"strength": 0.6, "steps": 50}')
     p.add_argument("--latents", required=True, help="source latents (from `dreammotion encode`)")

@@ -3,7 +3,7 @@
 ``edit_latents`` runs one method on latents (the workflow's edit job, whose encode and decode are jobs
 of their own); ``edit_clip`` is encode -> method -> decode on frames (the synthetic evaluation, the
 quality sweep). Both take the same arguments whatever the method, so a new method is one entry in
-``METHODS``.
+``EDIT_METHODS``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class EditMethod:
     settings_dict: Callable[[object], dict]  # the settings object -> what edit.json records
 
 
-METHODS: dict[str, EditMethod] = {
+EDIT_METHODS: dict[str, EditMethod] = {
     "dreammotion": EditMethod(
         "dreammotion",
         lambda *args, settings, **kwargs: dreammotion_edit(*args, **kwargs),
@@ -43,9 +43,9 @@ METHODS: dict[str, EditMethod] = {
 
 def get_method(name: str) -> EditMethod:
     try:
-        return METHODS[name]
+        return EDIT_METHODS[name]
     except KeyError:
-        raise ValueError(f"unknown edit method {name!r}; known: {', '.join(METHODS)}") from None
+        raise ValueError(f"unknown edit method {name!r}; known: {', '.join(EDIT_METHODS)}") from None
 
 
 @dataclass

@@ -4,11 +4,11 @@ Methods: ``sam`` (segment-anything, prompt propagated through the clip), ``grabc
 OpenCV GrabCut, tracked the same way), ``file`` (user-provided masks) and ``none`` (all ones).
 """
 
-from dreammotion.masks.make import METHODS, MaskDriftWarning, make_masks, resolve_method
+from dreammotion.masks.make import MASK_METHODS, MaskDriftWarning, make_masks, resolve_method
 from dreammotion.masks.spec import BoxPrompt, FileMasks, MaskSpec, NoMask, PointsPrompt, parse_mask_spec
 
 __all__ = [
-    "METHODS",
+    "MASK_METHODS",
     "BoxPrompt",
     "FileMasks",
     "MaskDriftWarning",

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dreammotion.io.frames import read_frames, write_frames
-from dreammotion.masks.make import METHODS, make_masks
+from dreammotion.masks.make import MASK_METHODS, make_masks
 from dreammotion.masks.preview import write_preview
 from dreammotion.utils.atomic import atomic_dir, write_json
 
@@ -23,7 +23,7 @@ PREVIEW_NAME = "preview.mp4"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", required=True, type=Path, help="folder of model-sized frames (00000.png...)")
     parser.add_argument("--spec", required=True, help="mask spec: none | file:PATH | box=x0,y0,x1,y1@F | points=x,y;x,y@F")
-    parser.add_argument("--method", default="auto", choices=METHODS,
+    parser.add_argument("--method", default="auto", choices=MASK_METHODS,
                         help="segmenter for box/points specs; auto = sam if --sam-checkpoint is given, else grabcut")
     parser.add_argument("--out", required=True, type=Path, help="output folder (replaced whole, atomically)")
     parser.add_argument("--dilate", type=int, default=0, help="grow the mask by this many pixels")

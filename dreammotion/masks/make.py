@@ -28,7 +28,7 @@ from dreammotion.masks.spec import (
     validate_prompt,
 )
 
-METHODS = ("auto", "sam", "grabcut", "file", "none")
+MASK_METHODS = ("auto", "sam", "grabcut", "file", "none")
 
 
 class MaskDriftWarning(UserWarning):
@@ -42,8 +42,8 @@ def resolve_method(spec: MaskSpec, method: str, sam_checkpoint: str | Path | Non
     spec uses the configured method; ``none`` is the unmasked ablation; ``auto`` means SAM when a
     checkpoint is configured and GrabCut (weight-free) otherwise.
     """
-    if method not in METHODS:
-        raise spec_error(context, f"unknown mask method {method!r}; choose one of {', '.join(METHODS)}")
+    if method not in MASK_METHODS:
+        raise spec_error(context, f"unknown mask method {method!r}; choose one of {', '.join(MASK_METHODS)}")
     if isinstance(spec, NoMask):
         return "none", "spec 'none'"
     if isinstance(spec, FileMasks):

@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         build_record,
         check_clips,
         compute_metrics,
-        read_edit_json,
     )
+    from dreammotion.records import read_edit_record
     from dreammotion.utils.atomic import write_json
 
     if args.gt_masks and not args.ground_truth:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--upsampled-ground-truth given without --upsampled-frames")
     out = Path(args.out)
     config = load_config(args.config)
-    edit_info = read_edit_json(args.edit_json)
+    edit_info = read_edit_record(args.edit_json)
     edit_id = args.id or edit_info.get("id") or out.stem
     variant = args.variant or edit_info.get("variant") or out.parent.name
     labels = {"edit_kind": args.edit_kind, "suite": args.suite}

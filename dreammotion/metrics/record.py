@@ -26,7 +26,7 @@ import numpy as np
 from dreammotion.errors import InputError
 from dreammotion.metrics.config import MetricsConfig
 from dreammotion.metrics.results import STATUSES, MetricUnavailable, from_exception, ok
-from dreammotion.records import edit_method, read_edit_record
+from dreammotion.records import edit_method
 
 SCHEMA_ID = "dreammotion.metrics/1"
 
@@ -77,11 +77,6 @@ class MeasuredClips:
     # not at the input's size, so check_clips leaves them to compute_upsampled_metrics.
     upsampled_frames: np.ndarray | None = None
     gt_upsampled_frames: np.ndarray | None = None
-
-
-def read_edit_json(path: str | Path) -> dict:
-    """The edit's edit.json (``dreammotion.records.read_edit_record``)."""
-    return read_edit_record(path)
 
 
 def cost_metrics(edit_info: dict, source: str = "edit.json") -> dict:

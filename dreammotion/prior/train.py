@@ -375,7 +375,7 @@ def load_weights(folder: Path, unet, text_encoder) -> dict:
     return json.loads(info_file.read_text()) if info_file.exists() else {}
 
 
-class Trainer:
+class PriorTrainer:
     """Model, optimiser, EMA and one training step; ``run`` loops it, bench/prior/throughput.py times it.
 
     Subclasses (the conditioned second stage, ``dreammotion.prior.train_refiner``) set
@@ -629,7 +629,7 @@ def train_for_budget(args: argparse.Namespace, device: torch.device, trainer, *,
     return 0
 
 
-def run(args: argparse.Namespace, trainer_class: type[Trainer] = Trainer) -> int:
+def run(args: argparse.Namespace, trainer_class: type[PriorTrainer] = PriorTrainer) -> int:
     device = torch.device(resolve_device(args.device))
     trainer = trainer_class(args, device)
 

@@ -42,7 +42,7 @@ from dreammotion.upsample.refiner import REFINER_FILE, lanczos_upsample_torch
 LOW_SIZE = 32
 
 
-class RefinerTrainer(train.Trainer):
+class RefinerTrainer(train.PriorTrainer):
     conditioned = True
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -33,11 +33,6 @@ LINE_COLOUR = (31, 119, 180)  # matplotlib's first default colour, as RGB
 FONT_SIZE = 8
 
 
-def read_loss_log(path: str | Path) -> dict[str, np.ndarray]:
-    """Columns of an edit's log.csv as float arrays (the one reader: ``dreammotion.records.read_log_csv``)."""
-    return read_log_csv(path)
-
-
 def format_tick(value: float) -> str:
     """Short tick label: 3 significant digits, scientific notation for very large or small values."""
     if value == 0 or not math.isfinite(value):
@@ -99,7 +94,7 @@ def draw_loss_curves(columns: dict[str, np.ndarray], title: str) -> Image.Image:
 
 def write_loss_curves(log_csv: str | Path, png_path: str | Path, title: str) -> Path:
     """Read `log_csv`, draw its curves and save them as a PNG, atomically."""
-    image = draw_loss_curves(read_loss_log(log_csv), title)
+    image = draw_loss_curves(read_log_csv(log_csv), title)
     with atomic_path(png_path) as tmp:
         image.save(tmp, format="PNG")
     return Path(png_path)

@@ -6,7 +6,7 @@ and direction (dreammotion.metrics.names). A variant without any ok value of the
 "missing"/"failed" mark in its place; a metric missing for every variant is not plotted but listed
 (``BenchmarkPlots.skipped``), so that the page can say so. Means and stds are never filled in with 0.
 
-matplotlib runs with the Agg backend (no display needed); PNGs are written atomically.
+matplotlib runs with the Agg backend (no display needed); the CLIs write the PNGs (atomically).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from matplotlib.figure import Figure  # noqa: E402  (the object API: no global p
 
 from dreammotion.errors import InputError  # noqa: E402
 from dreammotion.metrics.names import METRICS, metric_order  # noqa: E402
-from dreammotion.utils.atomic import atomic_path  # noqa: E402
 
 STAT_FIELDS = ("mean", "std", "n", "missing", "failed", "capped")
 BAR_COLOUR = "#1f77b4"
@@ -179,19 +178,6 @@ def benchmark_plots(table: VariantsTable, metrics: list[str] | None = None) -> B
 
 def plot_file_name(metric: str) -> str:
     return f"{metric}.png"
-
-
-def write_benchmark_plots(variants_csv: str | Path, out_dir: str | Path, metrics: list[str] | None = None) -> tuple[BenchmarkPlots, list[Path]]:
-    """One PNG per plotted metric in `out_dir` ({metric}.png, each written atomically); returns the plots and paths."""
-    plots = benchmark_plots(read_variants_csv(variants_csv), metrics)
-    out_dir = Path(out_dir)
-    paths = []
-    for name, png in plots.pngs.items():
-        path = out_dir / plot_file_name(name)
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(png)
-        paths.append(path)
-    return plots, paths
 
 
 # -- the paper-form tables (table1.csv, table3.csv of dreammotion.tables.paper) ----------------------

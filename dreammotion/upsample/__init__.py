@@ -7,12 +7,12 @@ from dreammotion.upsample.interpolate import (
     make_interpolator,
     output_frame_count,
 )
-from dreammotion.upsample.pipeline import METHODS, UpsampleResult, upsample_clip
+from dreammotion.upsample.pipeline import UPSAMPLE_METHODS, UpsampleResult, upsample_clip
 from dreammotion.upsample.resize import resize_frames, target_size
 from dreammotion.upsample.v2v import SecondStage, V2VSettings, load_second_stage, spatial_multiple, video_to_video
 
 __all__ = [
-    "METHODS",
+    "UPSAMPLE_METHODS",
     "Interpolator",
     "SecondStage",
     "UpsampleResult",

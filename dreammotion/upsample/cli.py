@@ -16,7 +16,7 @@ from pathlib import Path
 from dreammotion.errors import InputError
 from dreammotion.io.frames import read_frames, write_frames
 from dreammotion.upsample.interpolate import SUBSTITUTES, make_interpolator
-from dreammotion.upsample.pipeline import METHODS, upsample_clip
+from dreammotion.upsample.pipeline import UPSAMPLE_METHODS, upsample_clip
 from dreammotion.upsample.resize import target_size
 from dreammotion.upsample.v2v import V2VSettings, load_second_stage, recommended_settings
 from dreammotion.utils.atomic import atomic_dir, write_json
@@ -28,7 +28,7 @@ REPORT_NAME = "upsample.json"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", required=True, type=Path, help="edited frames (results/edits/{variant}/{id}/frames)")
     p.add_argument("--out-dir", required=True, type=Path, help="writes frames/, video.mp4, upsample.json, stages/")
-    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--method", required=True, choices=UPSAMPLE_METHODS)
     p.add_argument("--scale", type=int, default=2, help="integer spatial factor (ignored with --height/--width)")
     p.add_argument("--height", type=int, default=None, help="explicit target height (with --width), e.g. 576")
     p.add_argument("--width", type=int, default=None, help="explicit target width (with --height), e.g. 1024")

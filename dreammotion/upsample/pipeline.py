@@ -31,7 +31,7 @@ from dreammotion.upsample.interpolate import Interpolator, interpolate_frames, o
 from dreammotion.upsample.resize import RESIZE_FILTER, resize_frames
 from dreammotion.upsample.v2v import SecondStage, V2VSettings, check_frame_size, video_to_video
 
-METHODS = ("none", "resize", "v2v", "interpolate+sr")
+UPSAMPLE_METHODS = ("none", "resize", "v2v", "interpolate+sr")
 
 
 @dataclass
@@ -64,8 +64,8 @@ def upsample_clip(
     progress: bool = False,
 ) -> UpsampleResult:
     """Upsample an edited clip (F, h, w, 3) uint8 to (F', height, width, 3) uint8 by `method`."""
-    if method not in METHODS:
-        raise InputError(f"upsample method {method!r}: use one of {', '.join(METHODS)}")
+    if method not in UPSAMPLE_METHODS:
+        raise InputError(f"upsample method {method!r}: use one of {', '.join(UPSAMPLE_METHODS)}")
     if method == "none":
         return UpsampleResult(frames.copy(), steps=[{"step": "none"}])
 
