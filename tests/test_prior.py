@@ -231,3 +231,28 @@ def test_compile_cache_round_trip_and_the_trainer_saves_it_once_after_the_first_
     for _ in range(2):
         trainer.step(*trainer.batch(), lr=1e-4)
     assert saved == [cache]
+
+
+def test_timestep_range_limits_the_sampled_timesteps():
+    """--timestep-range 999 999: a one-step second stage trains only for the step it runs."""
+    from types import SimpleNamespace
+
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        dtype = torch.float32
+
+        def forward(self, inputs, t, encoder_hidden_states):
+            seen.append(t.clone())
+            return SimpleNamespace(sample=torch.zeros_like(inputs))
+
+    text = lambda ids: (torch.zeros(ids.shape[0], 4, 8),)  # noqa: E731
+    alphas = torch.linspace(0.999, 0.01, 1000)
+    latents, ids = torch.randn(64, 12, 2, 2, 2), torch.zeros(64, 4, dtype=torch.long)
+    train.diffusion_loss(Recorder(), text, alphas, latents, ids, 0.0, timesteps=(999, 999))
+    train.diffusion_loss(Recorder(), text, alphas, latents, ids, 0.0, timesteps=(10, 12))
+    train.diffusion_loss(Recorder(), text, alphas, latents, ids, 0.0)
+    assert seen[0].eq(999).all() and set(seen[1].tolist()) <= {10, 11, 12} and seen[2].unique().numel() > 30
+    assert train.check_timestep_range(None, 1000) is None and train.check_timestep_range([999, 999], 1000) == (999, 999)
+    with pytest.raises(ValueError, match="--timestep-range 5 1000"):
+        train.check_timestep_range([5, 1000], 1000)

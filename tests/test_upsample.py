@@ -389,3 +389,4 @@ def test_workflow_v2v_takes_the_second_stages_own_settings_unless_the_config_set
     record = json.loads((work / target).read_text())
     v2v = next(step for step in record["steps"] if step.get("step") == "v2v")
     assert (v2v["strength"], v2v["steps"], v2v["guidance_scale"]) == (0.4, 3, 7.5), v2v
+

@@ -251,17 +251,21 @@ def token_ids(tokenizer, captions: list[str], device) -> torch.Tensor:
 
 
 def diffusion_loss(unet, text_encoder, alphas_cumprod, latents, ids, snr_gamma: float,
-                   prediction_type: str = "v_prediction", condition: torch.Tensor | None = None):
+                   prediction_type: str = "v_prediction", condition: torch.Tensor | None = None,
+                   timesteps: tuple[int, int] | None = None):
     """(weighted loss, plain MSE of the prediction), both 0-d tensors; nothing here waits for the GPU.
 
     v-prediction (v = sqrt(a) eps - sqrt(1-a) x0) is the default: with epsilon prediction the
     first DDIM steps recover x0 = (x_t - sqrt(1-a) eps) / sqrt(a), which multiplies the model's
     error by up to 1/sqrt(a) ~ 16-60 at t > 900; samples then kept a background noise of std ~65
     (of 255) while the same model denoised from t = 700 cleanly (bench/prior/NOTES.md).
-    `condition` (latents of a conditioning clip) is concatenated to the UNet's input channels."""
+    `condition` (latents of a conditioning clip) is concatenated to the UNet's input channels.
+    `timesteps` (first, last) restricts the sampled timesteps to that range (default: all): a
+    second stage used only as one step from t = 999 can train for that step alone."""
     device = latents.device
     embeddings = text_encoder(ids)[0]
-    t = torch.randint(0, len(alphas_cumprod), (latents.shape[0],), device=device)
+    first, last = timesteps or (0, len(alphas_cumprod) - 1)
+    t = torch.randint(first, last + 1, (latents.shape[0],), device=device)
     a = alphas_cumprod[t].view(-1, 1, 1, 1, 1)
     noise = torch.randn_like(latents)
     noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
@@ -276,6 +280,16 @@ def diffusion_loss(unet, text_encoder, alphas_cumprod, latents, ids, snr_gamma: 
     else:
         weights = torch.ones_like(snr)
     return (weights * per_sample).mean(), per_sample.mean()
+
+
+def check_timestep_range(given, count: int) -> tuple[int, int] | None:
+    """--timestep-range FIRST LAST as a (first, last) pair within [0, count - 1]; None for all."""
+    if not given:
+        return None
+    first, last = (int(v) for v in given)
+    if not 0 <= first <= last < count:
+        raise ValueError(f"--timestep-range {first} {last}: needs 0 <= first <= last <= {count - 1}")
+    return first, last
 
 
 class EMA:
@@ -332,6 +346,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--snr-gamma", type=float, default=0.0, help="min-SNR-gamma loss weights (0: plain MSE)")
     parser.add_argument("--prediction-type", default="v_prediction", choices=("v_prediction", "epsilon"),
                         help="what the UNet predicts (saved in scheduler/; an --init-from model may switch)")
+    parser.add_argument("--timestep-range", type=int, nargs=2, default=None, metavar=("FIRST", "LAST"),
+                        help="train on timesteps FIRST..LAST only (default: all); e.g. 999 999 for a second stage "
+                             "that runs as one DDIM step from pure noise (bench/upsample/NOTES.md)")
     parser.add_argument("--head-size", type=int, default=None, help="attention head size (default: the preset's)")
     parser.add_argument("--temporal-attention", default="math", choices=TEMPORAL_ATTENTION_KINDS,
                         help="processor of the 8-frame temporal attention: math (baddbmm/bmm), sdpa, or broadcast "
@@ -432,6 +449,7 @@ class PriorTrainer:
         self.optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.01, capturable=self.use_graph, **fused)
         self.ema = EMA(self.params, args.ema) if args.ema > 0 else None
         self.alphas_cumprod = self.scheduler.alphas_cumprod.to(device)
+        self.timesteps = check_timestep_range(getattr(args, "timestep_range", None), len(self.alphas_cumprod))
         self.rng = np.random.default_rng(args.seed)
         # A captured graph cannot use autocast's weight-cast cache (its casts would be skipped on replay).
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=not self.use_graph,
@@ -467,7 +485,8 @@ class PriorTrainer:
         """Forward, backward, clipping, AdamW and EMA: the body that --cuda-graph captures."""
         with self.autocast:
             loss, mse = diffusion_loss(self.unet, self.text_encoder, self.alphas_cumprod, latents, ids,
-                                       self.args.snr_gamma, self.args.prediction_type, condition)
+                                       self.args.snr_gamma, self.args.prediction_type, condition,
+                                       self.timesteps)
         if not self.use_graph:  # under a graph, backward writes the captured .grad buffers
             self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
