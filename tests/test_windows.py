@@ -126,6 +126,34 @@ def test_long_clip_edit_end_to_end_and_the_naive_route(clip, tmp_path):
     assert naive.shape == x_src.shape
 
 
+@pytest.mark.parametrize("frames,length,overlap", [(32, 8, 4), (30, 8, 4), (15, 8, 4), (20, 8, 2), (9, 8, 7)])
+def test_an_offset_grid_still_covers_the_clip_with_the_overlap(frames, length, overlap):
+    fixed = Windows.for_clip(frames, length, overlap)
+    assert fixed.with_offset(0).starts == fixed.starts
+    for offset in range(fixed.stride):
+        starts = fixed.with_offset(offset).starts
+        assert starts[0] == 0 and starts[-1] == frames - length and starts == sorted(set(starts))
+        assert all(b - a <= fixed.stride for a, b in zip(starts, starts[1:]))  # shares >= overlap frames
+        if offset and frames - length > offset:
+            assert offset in starts  # the inner grid moved
+    with pytest.raises(ValueError, match="window offset"):
+        fixed.with_offset(fixed.stride)
+    drawn = {fixed.random_offset(torch.Generator().manual_seed(seed)).offset for seed in range(64)}
+    assert drawn == set(range(fixed.stride))
+    assert Windows.for_clip(8, 8, 4).random_offset(torch.Generator()).starts == [0]  # one window: nothing moves
+
+
+def test_random_window_grid_edits_reproducibly_and_differently_from_the_fixed_grid(clip):
+    model, x_src, *_ = clip
+    base = dict(iterations=3, window=4, window_overlap=2, lambda_s=0.1, lambda_t=0.1)
+    runs = [dreammotion_edit(model, x_src, "a red circle", "a blue square", None, EditConfig(**base, window_grid=grid),
+                             progress=False).latents for grid in ("random", "random", "fixed")]
+    assert torch.equal(runs[0], runs[1])  # the offsets come from the seeded per-iteration draws
+    assert not torch.allclose(runs[0], runs[2])
+    with pytest.raises(EditSettingsError, match="window_grid"):
+        EditConfig(window_grid="sliding")
+
+
 # -- the workflow's settings: window and overlap `auto`, read from the model ------------------------------------
 
 

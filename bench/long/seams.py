@@ -83,7 +83,8 @@ def seams(args) -> dict:
     model = load_t2v(args.model, device=args.device)
     windows = Windows.for_clip(args.frames, args.window, args.overlap)
     settings = {"iterations": args.iterations, "guidance_scale": args.guidance_scale, "lambda_s": 0.1, "lambda_t": 0.1,
-                "cross_window_tssm": not args.no_cross_window_tssm, "window_weighting": args.window_weighting}
+                "cross_window_tssm": not args.no_cross_window_tssm, "window_weighting": args.window_weighting,
+                "window_grid": args.window_grid}
     routes = args.routes
     edits = []
     for index in (args.clips if args.clips is not None else range(args.n)):
@@ -313,6 +314,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-cross-window-tssm", action="store_true", help="seams: joint route without cross-window T-SSM")
     parser.add_argument("--window-weighting", default="taper", choices=("uniform", "taper"),
                         help="seams: how the joint routes weigh a frame's windows (edit.window_weighting)")
+    parser.add_argument("--window-grid", default="fixed", choices=("fixed", "random"),
+                        help="seams: the joint routes' window starts, fixed or moved at random each iteration (edit.window_grid)")
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--guidance-scale", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)

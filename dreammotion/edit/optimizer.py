@@ -603,7 +603,8 @@ def dreammotion_edit_batch(
             if len(windows.starts) == 1:
                 out = step(x, t, noise)
             else:  # one clip (batch_groups keeps windowed clips alone)
-                out = windowed_update(step, x, x_src, mask, int(t[0]), noise, windows,
+                grid = windows.random_offset(draws[0][2]) if config.window_grid == "random" else windows
+                out = windowed_update(step, x, x_src, mask, int(t[0]), noise, grid,
                                       cross_window=config.cross_window_tssm, weighting=config.window_weighting)
             del x
             for index, state in enumerate(active):
@@ -674,12 +675,13 @@ def _start_edit(job: EditJob, device: torch.device, embed) -> _EditState:
     return state
 
 
-def _draws(state: _EditState) -> tuple[int, torch.Tensor]:
-    """The edit's timestep and noise at its current iteration (from its own seed)."""
+def _draws(state: _EditState) -> tuple[int, torch.Tensor, torch.Generator]:
+    """The edit's timestep and noise at its current iteration (from its own seed), and the generator
+    that drew them, for what else the iteration draws after them (the window grid's offset)."""
     config = state.job.config
     gen = _iteration_generator(config.seed, state.iteration)
     t = int(torch.randint(config.t_min, config.t_max + 1, (1,), generator=gen))
-    return t, torch.randn(state.x.shape, generator=gen)
+    return t, torch.randn(state.x.shape, generator=gen), gen
 
 
 def _apply_update(state: _EditState, out: IterationOutput, index: int, t: int) -> None:

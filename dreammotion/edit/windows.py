@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 WINDOW_WEIGHTINGS = ("uniform", "taper")
+WINDOW_GRIDS = ("fixed", "random")
 
 # Frames per clip that hub models were trained on, from their model cards, for folders that do not say:
 # ZeroScope v2 576w and XL were trained on 24-frame clips, ModelScope 1.7b samples 16 (diffusers' default).
@@ -55,11 +56,16 @@ def model_window(pretrained: str, folder: str | Path | None) -> int | None:
 @dataclass(frozen=True)
 class Windows:
     """Windows of `length` frames over a clip of `frames` frames, consecutive windows sharing at least
-    `overlap` frames; the last window ends at the last frame."""
+    `overlap` frames; the first window starts at the first frame, the last ends at the last frame.
+
+    `offset` (0 to stride - 1, stride = length - overlap) moves the inner windows' starts by that
+    many frames: the grid of an iteration under ``window_grid: random`` (``with_offset``). An offset
+    can add a window (offset 1: starts 0, 1, 1 + stride, ...), so such an iteration costs a little more."""
 
     frames: int
     length: int
     overlap: int
+    offset: int = 0
 
     def __post_init__(self) -> None:
         if self.frames < 1:
@@ -68,6 +74,8 @@ class Windows:
             raise ValueError(f"window length must be >= 1, got {self.length}")
         if self.frames > self.length and not 0 <= self.overlap < self.length:
             raise ValueError(f"window overlap must be in [0, {self.length - 1}] for windows of {self.length} frames, got {self.overlap}")
+        if not 0 <= self.offset < max(1, self.stride):
+            raise ValueError(f"window offset must be in [0, {self.stride - 1}] (the stride), got {self.offset}")
 
     @classmethod
     def for_clip(cls, frames: int, length: int, overlap: int) -> "Windows":
@@ -77,13 +85,28 @@ class Windows:
         return cls(frames, length, overlap)
 
     @property
+    def stride(self) -> int:
+        return self.length - self.overlap
+
+    def with_offset(self, offset: int) -> "Windows":
+        return Windows(self.frames, self.length, self.overlap, offset)
+
+    def random_offset(self, generator: torch.Generator) -> "Windows":
+        """These windows with an offset drawn uniformly from [0, stride) (one clip-long window: itself)."""
+        if len(self.starts) == 1:
+            return self
+        return self.with_offset(int(torch.randint(0, self.stride, (1,), generator=generator)))
+
+    @property
     def starts(self) -> list[int]:
         if self.length >= self.frames:
             return [0]
-        stride = self.length - self.overlap
-        starts = list(range(0, self.frames - self.length + 1, stride))
+        last = self.frames - self.length
+        # Inner starts at offset, offset + stride, ... below the last; the first window at frame 0. Each
+        # gap is at most one stride, so consecutive windows still share at least `overlap` frames.
+        starts = [0] + [s for s in range(self.offset, last, self.stride) if s > 0]
         if starts[-1] + self.length < self.frames:
-            starts.append(self.frames - self.length)
+            starts.append(last)
         return starts
 
     @property
@@ -121,6 +144,8 @@ class Windows:
         return sorted(edges)
 
     def describe(self) -> dict:
+        """The windows as edit.json records them (under ``window_grid: random``: offset 0's starts;
+        each iteration then moves the inner ones)."""
         return {"frames": self.frames, "length": self.length, "overlap": self.overlap, "starts": self.starts}
 
 
