@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dreammotion.records import EDIT_LATENTS, EDIT_LOG, EDIT_RECORD
+
 # Where each job records its failure (``python -m dreammotion --failure-record PATH``), relative to
 # the results folder, by job (the workflow's rule names). Per-video jobs under videos/, per-edit jobs
 # under the variant's folder, the ground truth of a row under ground_truth/.
@@ -94,6 +96,19 @@ class Layout:
     def edit_file(self, variant: str, edit_id: str, name: str) -> str:
         """A file of the edit folder: latents.safetensors, log.csv, edit.json, video.mp4, compare.mp4, frames."""
         return f"{self.edit_dir(variant, edit_id)}/{name}"
+
+    def edit_outputs(self, variant: str, edit_id: str) -> dict[str, str]:
+        """What an edit job writes, by the rules' output names: latents, log_csv, info (edit.json)."""
+        return {"latents": self.edit_file(variant, edit_id, EDIT_LATENTS),
+                "log_csv": self.edit_log(variant, edit_id), "info": self.edit_record(variant, edit_id)}
+
+    def edit_record(self, variant: str, edit_id: str) -> str:
+        """The edit's edit.json (dreammotion.records)."""
+        return self.edit_file(variant, edit_id, EDIT_RECORD)
+
+    def edit_log(self, variant: str, edit_id: str) -> str:
+        """The edit's log.csv, a row per logged iteration (dreammotion.records.LOG_COLUMNS)."""
+        return self.edit_file(variant, edit_id, EDIT_LOG)
 
     def checkpoint(self, variant: str, edit_id: str) -> str:
         """The edit's checkpoint while it runs (deleted once the edit is done)."""

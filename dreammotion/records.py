@@ -66,6 +66,7 @@ def read_json_option(text_or_path: str, what: str) -> tuple[str, object]:
 # -- edit.json ----------------------------------------------------------------------------------------
 
 EDIT_RECORD = "edit.json"
+EDIT_LATENTS = "latents.safetensors"  # the edited latents, beside edit.json and log.csv
 DEFAULT_METHOD = "dreammotion"
 
 # The keys every edit record has, in the order the edit stage writes them.

@@ -21,6 +21,15 @@ def test_every_job_has_a_log_and_a_failure_record():
     assert layout.edit_file("{variant}", "{id}", "edit.json") == "out/edits/{variant}/{id}/edit.json"  # a rule's pattern
 
 
+def test_an_edit_jobs_outputs_are_the_files_the_edit_cli_writes():
+    from dreammotion.edit.cli_edit import EDIT_OUTPUTS
+
+    outputs = Layout("out").edit_outputs("v", "r")
+    assert list(outputs) == ["latents", "log_csv", "info"]  # the rules' output names
+    assert [path.removeprefix("out/edits/v/r/") for path in outputs.values()] == list(EDIT_OUTPUTS)
+    assert outputs["info"] == Layout("out").edit_record("v", "r") and outputs["log_csv"] == Layout("out").edit_log("v", "r")
+
+
 def test_every_rule_builds_its_command_with_the_failure_record_helper():
     """A rule that runs `python -m dreammotion` has its params from dm_params and its shell from dm_shell."""
     for smk in sorted(set((REPO / "workflow" / "rules").glob("*.smk")) - {REPO / "workflow" / "rules" / "common.smk"}):

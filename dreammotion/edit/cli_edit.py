@@ -22,7 +22,7 @@ from dreammotion.edit.prompts import PromptCache
 from dreammotion.errors import InputError, NumericalError
 from dreammotion.io.frames import read_masks
 from dreammotion.models.registry import load_model
-from dreammotion.records import EDIT_LOG, EDIT_RECORD, edit_record, log_csv_text, read_json_object
+from dreammotion.records import EDIT_LATENTS, EDIT_LOG, EDIT_RECORD, edit_record, log_csv_text, read_json_object
 from dreammotion.utils.atomic import atomic_path, write_json, write_text
 from dreammotion.utils.devices import select_gpu_for_job
 
@@ -61,7 +61,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 STAGED_REQUEST = "request.json"  # written last by a batch job: its presence means the staged result is whole
 STAGED_FAILURE = "failed.json"
-EDIT_OUTPUTS = ("latents.safetensors", EDIT_LOG, EDIT_RECORD)  # moved in this order: edit.json last
+EDIT_OUTPUTS = (EDIT_LATENTS, EDIT_LOG, EDIT_RECORD)  # moved in this order: edit.json last
 
 
 def edit_request(*, edit_id: str, variant: str, latents: str, masks: str, source_prompt: str, target_prompt: str,
@@ -87,7 +87,7 @@ def load_edit_inputs(latents_path: str, masks_arg: str, what: str = "") -> tuple
 def write_edit(out: Path, result, *, model, latents_path: str, edit_id: str, variant: str, source_prompt: str,
                target_prompt: str, method: str, method_settings: dict, config: EditConfig) -> None:
     """latents.safetensors, log.csv and, last (its presence means the edit is complete), edit.json."""
-    save_latents(out / "latents.safetensors", result.latents, model=model.source, source=str(latents_path))
+    save_latents(out / EDIT_LATENTS, result.latents, model=model.source, source=str(latents_path))
     write_text(out / EDIT_LOG, log_csv_text(result.log))
     write_json(
         out / EDIT_RECORD,

@@ -218,7 +218,7 @@ def metrics_inputs(wc):
         "input_frames": LAYOUT.frames(row.video_key),
         "edit_frames": LAYOUT.edit_file(wc.variant, wc.id, "frames"),
         "masks": LAYOUT.masks(row.video_key, row.mask_key),
-        "info": LAYOUT.edit_file(wc.variant, wc.id, "edit.json"),
+        "info": LAYOUT.edit_record(wc.variant, wc.id),
     }
     if row.ground_truth is not None:
         inputs["ground_truth"] = LAYOUT.ground_truth(row.id)
@@ -356,8 +356,8 @@ def panel_inputs(wc):
         "input_frames": LAYOUT.frames(row.video_key),
         "masks": LAYOUT.masks(row.video_key, row.mask_key),
         "edit_frames": LAYOUT.edit_file(wc.variant, wc.id, "frames"),
-        "log_csv": LAYOUT.edit_file(wc.variant, wc.id, "log.csv"),
-        "edit_json": LAYOUT.edit_file(wc.variant, wc.id, "edit.json"),
+        "log_csv": LAYOUT.edit_log(wc.variant, wc.id),
+        "edit_json": LAYOUT.edit_record(wc.variant, wc.id),
     }
     if config["upsample"]["method"] != "none":
         inputs["upsampled_frames"] = LAYOUT.upsampled_file(wc.variant, wc.id, "frames")

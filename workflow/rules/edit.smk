@@ -3,9 +3,7 @@ rule edit:
     input:
         unpack(row_inputs),
     output:
-        latents=LAYOUT.edit_file("{variant}", "{id}", "latents.safetensors"),
-        log_csv=LAYOUT.edit_file("{variant}", "{id}", "log.csv"),
-        info=LAYOUT.edit_file("{variant}", "{id}", "edit.json"),
+        **LAYOUT.edit_outputs("{variant}", "{id}"),
     log:
         LAYOUT.log("edit", variant="{variant}", id="{id}"),
     message:
@@ -81,9 +79,7 @@ if EDIT_BATCHES:
             unpack(row_inputs),
             batch=lambda wc: LAYOUT.edit_batch_dir(wc.variant, ROW_BATCH[(wc.variant, wc.id)]),
         output:
-            latents=LAYOUT.edit_file("{variant}", "{id}", "latents.safetensors"),
-            log_csv=LAYOUT.edit_file("{variant}", "{id}", "log.csv"),
-            info=LAYOUT.edit_file("{variant}", "{id}", "edit.json"),
+            **LAYOUT.edit_outputs("{variant}", "{id}"),
         log:
             LAYOUT.log("edit", variant="{variant}", id="{id}"),
         wildcard_constraints:

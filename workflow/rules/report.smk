@@ -85,7 +85,7 @@ rule panel:
             labels={"row": "{id}"},
         ),
         per_frame=report(
-            f"{RESULTS}/report/{{variant}}/{{id}}/frames.png",
+            f"{report_dir('{variant}', '{id}')}/frames.png",
             caption="../report/per_frame.rst",
             category="2. Loss curves",
             subcategory="{variant} (per frame, window borders)",
