@@ -13,6 +13,16 @@ from pathlib import Path
 from dreammotion.errors import DreamMotionError
 
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+TRAINING_RECORD = "training.json"  # what our trainers write beside the weights (steps, clips, args, runs)
+
+
+def read_training_record(folder: str | Path) -> dict:
+    """The model folder's training.json as a dict; {} when the folder has none (a hub model, say).
+    A training.json that is not a JSON object is an InputError naming the file."""
+    from dreammotion.records import read_json_object
+
+    path = Path(folder) / TRAINING_RECORD
+    return read_json_object(path, "training record") if path.is_file() else {}
 
 
 class ModelLoadError(DreamMotionError):

@@ -16,7 +16,6 @@ from conftest import edit_inputs
 from dreammotion.edit import EditConfig, dreammotion_edit, spatial_ssm_loss, temporal_ssm_loss
 from dreammotion.edit.hooks import (
     ActivationCheckpointing,
-    KeyCapture,
     TemporalAttentionChunking,
     select_checkpoint_units,
     select_spatial_self_attention,

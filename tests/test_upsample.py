@@ -339,7 +339,7 @@ def test_refiner_target_is_the_residual_of_the_degraded_clips_resize(tmp_path):
     """With no noise augmentation, condition + target / residual_scale is the clean 64x64 clip: the
     model learns to take the resize of a degraded clip to the truth, not to re-add the degradation."""
     from dreammotion.prior import train
-    from dreammotion.prior.train_refiner import RefinerTrainer, main as train_refiner  # noqa: F401
+    from dreammotion.prior.train_refiner import RefinerTrainer
 
     parser = __import__("argparse").ArgumentParser()
     train.add_arguments(parser)

@@ -182,6 +182,7 @@ def test_model_window_comes_from_training_json_or_a_known_hub_id(tmp_path):
     from pathlib import Path
 
     from dreammotion.edit.windows import model_window
+    from dreammotion.errors import InputError
 
     shipped = Path(__file__).parents[1] / "data/models/dreammotion-shapes-t2v"
     assert model_window(str(shipped), shipped) == 8
@@ -189,8 +190,9 @@ def test_model_window_comes_from_training_json_or_a_known_hub_id(tmp_path):
     assert model_window("someone/unknown-model", None) is None
     (tmp_path / "training.json").write_text(json.dumps({"frames": "eight"}))
     assert model_window(str(tmp_path), tmp_path) is None  # not a count: nothing says
-    (tmp_path / "training.json").write_text("{not json")
-    assert model_window(str(tmp_path), tmp_path) is None
+    (tmp_path / "training.json").write_text("{not json")  # a broken record is named, not read as "no window"
+    with pytest.raises(InputError, match=r"training record .*training.json is not valid JSON"):
+        model_window(str(tmp_path), tmp_path)
 
 
 # -- the report: window borders on the per-frame plots ------------------------------------------------------------

@@ -50,6 +50,7 @@ from dreammotion.synthetic.render import (
 )
 from dreammotion.utils.atomic import atomic_path, write_json
 from dreammotion.utils.devices import resolve_device
+from dreammotion.model_files import read_training_record
 
 FRAMES = 8
 ATTRIBUTES = ("colour", "shape", "background", "texture", "size", "direction")
@@ -314,9 +315,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--model is required (unless --from-report)")
     device = resolve_device(args.device)
     report = evaluate(str(args.model), n=args.n, seed=args.seed, device=device)
-    info_file = args.model / "training.json"
-    if info_file.exists():
-        info = json.loads(info_file.read_text())
+    info = read_training_record(args.model)
+    if info:
         report["training"] = {k: info.get(k) for k in ("preset", "device", "total_steps", "total_clips_seen",
                                                        "total_train_seconds", "parameters")}
     report["model"] = str(args.model)

@@ -10,13 +10,13 @@ frames are downscaled as any CLIP processor would.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from dreammotion.synthetic.captions import MAX_TOKENS, vocabulary
 from dreammotion.utils.atomic import atomic_dir, write_json
+from dreammotion.model_files import read_training_record
 
 IMAGE_SIZE = 32
 PIXEL_MEAN = (0.5, 0.5, 0.5)
@@ -111,8 +111,7 @@ def load_weights(folder: Path, model) -> dict:
 
     saved = CLIPModel.from_pretrained(folder, dtype=torch.float32)
     model.load_state_dict(saved.state_dict())
-    info_file = Path(folder) / "training.json"
-    return json.loads(info_file.read_text()) if info_file.exists() else {}
+    return read_training_record(folder)
 
 
 def n_parameters(model) -> dict[str, int]:

@@ -17,11 +17,11 @@ the results cross-faded where windows overlap.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from dreammotion.model_files import read_training_record
 
 WINDOW_WEIGHTINGS = ("uniform", "taper")
 WINDOW_GRIDS = ("fixed", "random")
@@ -42,14 +42,9 @@ def model_window(pretrained: str, folder: str | Path | None) -> int | None:
     otherwise a known hub id (``KNOWN_WINDOWS``) does. The UNet's config holds no frame count: temporal
     attention runs on any length, but quality falls off past the training length."""
     if folder is not None:
-        record = Path(folder) / "training.json"
-        if record.is_file():
-            try:
-                frames = json.loads(record.read_text()).get("frames")
-            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-                frames = None
-            if isinstance(frames, int) and not isinstance(frames, bool) and frames >= 1:
-                return frames
+        frames = read_training_record(folder).get("frames")
+        if isinstance(frames, int) and not isinstance(frames, bool) and frames >= 1:
+            return frames
     return KNOWN_WINDOWS.get(str(pretrained).rstrip("/"))
 
 

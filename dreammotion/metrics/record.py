@@ -19,7 +19,6 @@ are copied from the edit's ``edit.json`` (``dreammotion.records``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 

@@ -11,7 +11,6 @@ of 8x8 matrices that tensor cores run at a fraction of their rate (bench/prior/N
 
 from __future__ import annotations
 
-import torch
 
 TEMPORAL_ATTENTION_KINDS = ("sdpa", "math", "broadcast")
 

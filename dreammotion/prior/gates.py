@@ -32,6 +32,7 @@ from dreammotion.synthetic.captions import caption
 from dreammotion.synthetic.render import BACKGROUND_COLOURS, sample_spec
 from dreammotion.utils.atomic import atomic_path, write_json
 from dreammotion.utils.devices import resolve_device
+from dreammotion.model_files import read_training_record
 
 TARGETS = {"colour_accuracy": 0.90, "shape_accuracy": 0.80, "background_noise_std": 8.0}
 CARD_BEGIN, CARD_END = "<!-- gates:begin -->", "<!-- gates:end -->"
@@ -194,9 +195,8 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = load_t2v(args.model, device=device, dtype=torch.float32)
     report, clips = gates(model, n=args.n, steps=args.steps, guidance_scale=args.guidance_scale, seed=args.seed)
-    info_file = Path(args.model) / "training.json"
-    if info_file.exists():
-        info = json.loads(info_file.read_text())
+    info = read_training_record(args.model)
+    if info:
         report["clips_seen"] = info.get("total_clips_seen", info.get("clips_seen"))
         report["training_steps"] = info.get("total_steps")
     report["model"] = str(args.model)

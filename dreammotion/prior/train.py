@@ -22,7 +22,6 @@ import contextlib
 import io
 import json
 import math
-import os
 import tarfile
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from dreammotion.synthetic.captions import MAX_TOKENS, caption, vocabulary
 from dreammotion.synthetic.render import render_batch_torch, sample_spec, specs_to_tensors
 from dreammotion.utils.atomic import atomic_dir, atomic_path, write_json
 from dreammotion.utils.devices import resolve_device
+from dreammotion.model_files import read_training_record
 
 LATENT_SIZE = 16
 FRAMES = 8
@@ -388,8 +388,7 @@ def load_weights(folder: Path, unet, text_encoder) -> dict:
     saved_text = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", dtype=torch.float32)
     unet.load_state_dict(saved_unet.state_dict())
     text_encoder.load_state_dict(saved_text.state_dict())
-    info_file = folder / "training.json"
-    return json.loads(info_file.read_text()) if info_file.exists() else {}
+    return read_training_record(folder)
 
 
 class PriorTrainer:
