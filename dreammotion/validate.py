@@ -231,16 +231,14 @@ def _origin(names, edit, variant, row, sources, variant_name, sdedit_keys) -> st
 
 
 def _check_sdedit(name: str, variant: dict, sources: ConfigSources) -> list[str]:
+    from dreammotion.edit.config import SDEditSettings, sdedit_settings
+
     problems = []
     method = variant.get("method", "dreammotion")
     if method not in ("dreammotion", "sdedit"):
         problems.append(f"{sources.where(['variants', name, 'method'])}: method must be dreammotion or sdedit, got {method!r}")
-    strength = variant.get("strength", 0.6)
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength <= 1:
-        problems.append(f"{sources.where(['variants', name, 'strength'])}: strength must be a number in (0, 1], got {strength!r}")
-    steps = variant.get("steps", 50)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        problems.append(f"{sources.where(['variants', name, 'steps'])}: steps must be an integer >= 1, got {steps!r}")
+    for key, message in SDEditSettings.problems(sdedit_settings(variant)):
+        problems.append(f"{sources.where(['variants', name, key])}: {message}")
     return problems
 
 

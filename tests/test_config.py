@@ -7,6 +7,7 @@ import yaml
 
 from dreammotion import configdoc
 from dreammotion.edit import EditConfig
+from dreammotion.edit.config import SDEDIT_KEYS
 
 ROOT = Path(__file__).parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -18,7 +19,7 @@ def test_config_yaml_validates_against_schema():
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     jsonschema.Draft202012Validator(schema).validate(config)
     for name, overrides in config["variants"].items():
-        settings = {k: v for k, v in overrides.items() if k not in ("method", "strength", "steps")}
+        settings = {k: v for k, v in overrides.items() if k not in SDEDIT_KEYS}
         EditConfig.from_dict({**config.get("edit", {}), **settings})  # every variant is a valid EditConfig
 
 

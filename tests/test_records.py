@@ -86,3 +86,18 @@ def test_edit_stage_records_the_method(tiny_model, tiny_model_dir, tmp_path):
     record = read_edit_record(tmp_path / "out" / "edit.json")
     assert record["method"] == "sdedit" and record["method_settings"] == {"strength": 0.6, "steps": 4}
     assert record["settings"]["extra"] == {}  # the method is not smuggled through the settings any more
+
+
+def test_sdedit_settings_are_checked_in_one_place():
+    """The start-up check and the job's parse share SDEditSettings.problems: the same rules, the
+    dataclass's defaults, and the variant keys that are SDEdit's come from its fields."""
+    from dreammotion.edit.config import SDEDIT_KEYS, SDEditSettings, sdedit_settings
+
+    assert SDEDIT_KEYS == ("method", "strength", "steps")
+    assert sdedit_settings({"method": "sdedit", "strength": 0.3, "lr": 0.1}) == {"strength": 0.3}
+    assert SDEditSettings.problems({}) == [] and SDEditSettings.from_dict({}) == SDEditSettings()
+    assert [key for key, _ in SDEditSettings.problems({"strength": 0, "steps": 2.5, "strenght": 1})] == \
+        ["strenght", "strength", "steps"]
+    assert SDEditSettings.problems({"strength": True})[0][1] == "strength must be a number in (0, 1], got True"
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
+        SDEditSettings.from_dict({"steps": 0})

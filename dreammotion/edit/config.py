@@ -175,8 +175,45 @@ class EditSettingsError(ValueError):
         super().__init__("invalid edit settings: " + "; ".join(message for _, message in problems))
 
 
+@dataclass(frozen=True)
+class SDEditSettings:
+    """The SDEdit baseline's own settings (a variant's keys beside ``method: sdedit``); its guidance
+    scale and seed come from the EditConfig as DreamMotion's do."""
+
+    strength: float = 0.6  # fraction of the noise schedule the source is noised to
+    steps: int = 50  # DDIM steps over the whole schedule (about strength * steps of them run)
+
+    @classmethod
+    def problems(cls, d: dict) -> list[tuple[str, str]]:
+        """(key, message) for each unknown key or bad value of `d` (missing keys take the defaults)."""
+        known = [f.name for f in fields(cls)]
+        problems = [(key, f"unknown SDEdit setting {key!r}; known: {known}") for key in sorted(set(d) - set(known))]
+        strength, steps = d.get("strength", cls.strength), d.get("steps", cls.steps)
+        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+            problems.append(("strength", f"strength must be a number in (0, 1], got {strength!r}"))
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            problems.append(("steps", f"steps must be an integer >= 1, got {steps!r}"))
+        return problems
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "SDEditSettings":
+        d = dict(d or {})
+        problems = cls.problems(d)
+        if problems:
+            raise ValueError("; ".join(message for _, message in problems))
+        return cls(strength=float(d.get("strength", cls.strength)), steps=int(d.get("steps", cls.steps)))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 # Keys of a variant that select the SDEdit baseline instead of being edit settings.
-SDEDIT_KEYS = ("method", "strength", "steps")
+SDEDIT_KEYS = ("method",) + tuple(f.name for f in fields(SDEditSettings))
+
+
+def sdedit_settings(variant: dict | None) -> dict:
+    """The SDEdit settings a variant gives (its `strength` and `steps`, where given)."""
+    return {key: value for key, value in (variant or {}).items() if key in SDEDIT_KEYS and key != "method"}
 
 
 def merged_settings(edit: dict | None, variant: dict | None, row_overrides: dict | None, seed: int, *,

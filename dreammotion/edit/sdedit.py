@@ -6,34 +6,13 @@ no optimisation (log.csv has no rows), no mask, no checkpoint.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 
-from dreammotion.edit.config import EditConfig
+from dreammotion.edit.config import EditConfig, SDEditSettings
 from dreammotion.edit.optimizer import EditResult, peak_memory
 from dreammotion.edit.sampling import denoise_from
-
-
-@dataclass(frozen=True)
-class SDEditSettings:
-    """SDEdit's own settings; its guidance scale and seed come from the EditConfig as DreamMotion's do."""
-
-    strength: float = 0.6  # fraction of the noise schedule the source is noised to
-    steps: int = 50  # DDIM steps over the whole schedule (about strength * steps of them run)
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "SDEditSettings":
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown SDEdit setting(s) {unknown}; known: {sorted(known)}")
-        return cls(strength=float(d.get("strength", cls.strength)), steps=int(d.get("steps", cls.steps)))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def sdedit_edit(

@@ -10,7 +10,7 @@ import sys
 
 from snakemake.utils import validate
 
-from dreammotion.edit.config import merged_settings
+from dreammotion.edit.config import merged_settings, sdedit_settings
 from dreammotion.layout import Layout
 from dreammotion.tables.run_summary import Job, summarise_run
 from dreammotion.validate import ConfigSources, check_config, check_run, clip_frames, print_notes

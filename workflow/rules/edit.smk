@@ -16,7 +16,7 @@ rule edit:
         source=lambda wc: shlex.quote(ROWS[wc.id].source_prompt),
         target=lambda wc: shlex.quote(ROWS[wc.id].target_prompt),
         settings=lambda wc: as_arg(edit_settings(wc.variant, wc.id)),
-        sdedit=lambda wc: as_arg({k: v for k, v in config["variants"][wc.variant].items() if k in ("strength", "steps")}),
+        sdedit=lambda wc: as_arg(sdedit_settings(config["variants"][wc.variant])),
         model_id=model_arg(),  # what the params trigger compares
         model=untracked(model_job_arg()),
         checkpoint=LAYOUT.checkpoint("{variant}", "{id}"),
