@@ -48,9 +48,9 @@ from dreammotion.synthetic.render import (
     render,
     sample_spec,
 )
+from dreammotion.model_files import read_training_record
 from dreammotion.utils.atomic import atomic_path, write_json
 from dreammotion.utils.devices import resolve_device
-from dreammotion.model_files import read_training_record
 
 FRAMES = 8
 ATTRIBUTES = ("colour", "shape", "background", "texture", "size", "direction")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
+from dreammotion.model_files import read_training_record
 from dreammotion.synthetic.captions import MAX_TOKENS, vocabulary
 from dreammotion.utils.atomic import atomic_dir, write_json
-from dreammotion.model_files import read_training_record
 
 IMAGE_SIZE = 32
 PIXEL_MEAN = (0.5, 0.5, 0.5)

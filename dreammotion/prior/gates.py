@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from dreammotion.model_files import read_training_record
 from dreammotion.prior.classify import DIFF_THRESHOLD, classify_clip, validate
 from dreammotion.synthetic.captions import caption
 from dreammotion.synthetic.render import BACKGROUND_COLOURS, sample_spec
 from dreammotion.utils.atomic import atomic_path, write_json
 from dreammotion.utils.devices import resolve_device
-from dreammotion.model_files import read_training_record
 
 TARGETS = {"colour_accuracy": 0.90, "shape_accuracy": 0.80, "background_noise_std": 8.0}
 CARD_BEGIN, CARD_END = "<!-- gates:begin -->", "<!-- gates:end -->"

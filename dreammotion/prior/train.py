@@ -30,12 +30,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dreammotion.model_files import read_training_record
 from dreammotion.models.attention import TEMPORAL_ATTENTION_KINDS, set_temporal_attention
 from dreammotion.synthetic.captions import MAX_TOKENS, caption, vocabulary
 from dreammotion.synthetic.render import render_batch_torch, sample_spec, specs_to_tensors
 from dreammotion.utils.atomic import atomic_dir, atomic_path, write_json
 from dreammotion.utils.devices import resolve_device
-from dreammotion.model_files import read_training_record
 
 LATENT_SIZE = 16
 FRAMES = 8
