@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
 from dreammotion.model_files import read_training_record
 
 WINDOW_WEIGHTINGS = ("uniform", "taper")
