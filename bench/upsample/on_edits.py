@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from dreammotion.metrics.groundtruth import psnr_per_frame
+from dreammotion.io.frames import read_frames
+from dreammotion.prior.second_stage_quality import clip_psnr as psnr
 from dreammotion.synthetic import caption, render, sample_spec
 from dreammotion.upsample.resize import resize_frames
 from dreammotion.upsample.v2v import V2VSettings, load_second_stage, recommended_settings, video_to_video
@@ -30,10 +30,10 @@ from dreammotion.utils.atomic import write_json
 
 
 def load_frames(folder: Path) -> np.ndarray:
-    files = sorted(folder.glob("*.png"))
-    if not files:
-        raise SystemExit(f"{folder}: no PNG frames (run `make demo` first)")
-    return np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+    try:
+        return read_frames(folder)
+    except FileNotFoundError as err:
+        raise SystemExit(f"{err} (run `make demo` first)") from None
 
 
 def edit_cases(results: Path, manifest: Path) -> list[dict]:
@@ -59,10 +59,6 @@ def render_cases(count: int) -> list[dict]:
 
 def is_plain(background: str) -> bool:
     return not any(word in background for word in ("striped", "checkered"))
-
-
-def psnr(frames: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean(psnr_per_frame(frames, truth)))
 
 
 def score(model: str, cases: list[dict], samples: list[int]) -> list[dict]:

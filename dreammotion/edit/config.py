@@ -14,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from dreammotion.edit.hooks import DEFAULT_LAYERS
+from dreammotion.edit.windows import WINDOW_GRIDS, WINDOW_WEIGHTINGS
 
 
 @dataclass
@@ -50,8 +51,8 @@ class EditConfig:
     VALID_OPTIMIZERS = ("sgd", "adam")
     VALID_SCORES = ("dds", "sds")
     VALID_MASK_TARGETS = ("vdds", "all")
-    VALID_WINDOW_WEIGHTINGS = ("uniform", "taper")  # dreammotion.edit.windows.WINDOW_WEIGHTINGS
-    VALID_WINDOW_GRIDS = ("fixed", "random")  # dreammotion.edit.windows.WINDOW_GRIDS
+    VALID_WINDOW_WEIGHTINGS = WINDOW_WEIGHTINGS
+    VALID_WINDOW_GRIDS = WINDOW_GRIDS
 
     def __post_init__(self) -> None:
         problems = self.problems()
