@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dreammotion.records import EDIT_LATENTS, EDIT_LOG, EDIT_RECORD
+from dreammotion.records import CLIP_FRAMES, CLIP_VIDEO, EDIT_COMPARE, EDIT_LATENTS, EDIT_LOG, EDIT_RECORD, UPSAMPLE_RECORD
 
 # Where each job records its failure (``python -m dreammotion --failure-record PATH``), relative to
 # the results folder, by job (the workflow's rule names). Per-video jobs under videos/, per-edit jobs
@@ -60,6 +60,9 @@ LOGS = {
 # the reason the row has no metrics).
 ROW_JOBS = ("metrics", "ground_truth_frames", "ground_truth_upsampled_frames", "upsample", "decode", "edit", "masks",
             "encode", "frames")
+
+
+GPU_LOCKS = ".gpu-locks"  # under results/: the stages' --gpu-lock-dir default is results/GPU_LOCKS
 
 
 class Layout:
@@ -110,6 +113,16 @@ class Layout:
         """The edit's log.csv, a row per logged iteration (dreammotion.records.LOG_COLUMNS)."""
         return self.edit_file(variant, edit_id, EDIT_LOG)
 
+    def edit_frames(self, variant: str, edit_id: str) -> str:
+        """The decoded edit as frames (a folder); beside it edit_video and edit_compare."""
+        return self.edit_file(variant, edit_id, CLIP_FRAMES)
+
+    def edit_video(self, variant: str, edit_id: str) -> str:
+        return self.edit_file(variant, edit_id, CLIP_VIDEO)
+
+    def edit_compare(self, variant: str, edit_id: str) -> str:
+        return self.edit_file(variant, edit_id, EDIT_COMPARE)
+
     def checkpoint(self, variant: str, edit_id: str) -> str:
         """The edit's checkpoint while it runs (deleted once the edit is done)."""
         return self._path(f"checkpoints/{variant}/{edit_id}.pt")
@@ -125,6 +138,15 @@ class Layout:
     def upsampled_file(self, variant: str, edit_id: str, name: str) -> str:
         """A file of the upsampled edit's folder: frames, video.mp4, upsample.json."""
         return f"{self.upsampled_dir(variant, edit_id)}/{name}"
+
+    def upsampled_frames(self, variant: str, edit_id: str) -> str:
+        return self.upsampled_file(variant, edit_id, CLIP_FRAMES)
+
+    def upsampled_video(self, variant: str, edit_id: str) -> str:
+        return self.upsampled_file(variant, edit_id, CLIP_VIDEO)
+
+    def upsample_record(self, variant: str, edit_id: str) -> str:
+        return self.upsampled_file(variant, edit_id, UPSAMPLE_RECORD)
 
     def metrics(self, variant: str, edit_id: str) -> str:
         """The edit's metrics record (dreammotion.metrics.record)."""
@@ -166,7 +188,7 @@ class Layout:
 
     def gpu_locks(self) -> str:
         """Lock files that share this machine's GPUs between concurrent jobs."""
-        return self._path(".gpu-locks")
+        return self._path(GPU_LOCKS)
 
     def log(self, job: str, **keys: str) -> str:
         """The log of one job (LOGS), e.g. ``log("edit", variant="full", id="dog")``."""

@@ -25,6 +25,39 @@ def read_training_record(folder: str | Path) -> dict:
     return read_json_object(path, "training record") if path.is_file() else {}
 
 
+def write_card_section(card: Path, section: str, markers: tuple[str, str], *, new_card: str | None = None,
+                       append_heading: str | None = None) -> None:
+    """Replace the part of the model card `card` between the `markers` (begin, end) by `section` (which
+    holds them), atomically. A card without them: the section is added at its end under `append_heading`
+    when one is given, else it is an error naming the card. A missing card starts as `new_card` (or empty)."""
+    import re
+
+    from dreammotion.utils.atomic import atomic_path
+
+    begin, end = markers
+    text = card.read_text(encoding="utf-8") if card.exists() else (new_card or "")
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    elif append_heading is not None:
+        text = text.rstrip() + f"\n\n## {append_heading}\n\n" + section + "\n"
+    else:
+        raise ValueError(f"{card} has no {begin} ... {end} section to rewrite")
+    with atomic_path(card) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def card_from_report(card: Path | None, report: Path, write) -> int:
+    """The ``--from-report`` mode of the evaluation commands: rewrite `card` from a report measured earlier
+    (e.g. on a GPU) with ``write(card, report_dict)``, without loading a model."""
+    from dreammotion.records import read_json_object
+
+    if not card:
+        raise SystemExit("--from-report rewrites a model card: give --card")
+    write(card, read_json_object(report, "evaluation report"))
+    return 0
+
+
 class ModelLoadError(DreamMotionError):
     """The model path or hub id cannot be loaded as a text-to-video model."""
 

@@ -46,6 +46,18 @@ def read_json_object(path: str | Path, what: str, required: tuple[str, ...] = ()
     return data
 
 
+def check_schema(data: object, schema: dict, what: str) -> None:
+    """Validate `data` against a JSON schema; InputError "<what>: field <a.b>: <problem>" otherwise.
+    what: the value and where it came from ("metrics config config.json", "metrics record x.json")."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as err:
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise InputError(f"{what}: field {where}: {err.message}") from None
+
+
 def read_json_option(text_or_path: str, what: str) -> tuple[str, object]:
     """(source, value) of an option given as inline JSON (text starting with '{') or as the path of
     a JSON file; source is "(inline JSON)" or the path, for messages. InputError names `what` the
@@ -143,6 +155,14 @@ def edit_method(record: dict) -> tuple[str, dict]:
     extra = dict((record.get("settings") or {}).get("extra") or {})
     method = extra.pop("method", DEFAULT_METHOD)
     return str(method), (extra if method != DEFAULT_METHOD else {})
+
+
+# -- the clip folders: what decode and upsample write (their CLIs and the rules use these names) -------
+
+CLIP_FRAMES = "frames"  # the clip as PNG frames 00000.png...
+CLIP_VIDEO = "video.mp4"
+EDIT_COMPARE = "compare.mp4"  # decode: input | edit side by side
+UPSAMPLE_RECORD = "upsample.json"  # upsample: settings, every step and whether it is a substitute, runtime
 
 
 # -- log.csv ------------------------------------------------------------------------------------------

@@ -154,6 +154,11 @@ def check_config(config: dict, schema_path: str | Path, sources: ConfigSources) 
         if isinstance(variants, dict) and name not in variants:
             problems.append(f"{sources.where('run_variants')}: names {name!r}, which is not in variants "
                             f"({', '.join(variants)})")
+    upsample = config.get("upsample", {})
+    if isinstance(upsample, dict) and (upsample.get("height") is None) != (upsample.get("width") is None):
+        given = "height" if upsample.get("height") is not None else "width"
+        problems.append(f"{sources.where(['upsample', given])}: upsample.height and upsample.width go together "
+                        "(set both, or neither: then upsample.scale applies)")
     tables = config.get("tables", {})
     for key in ("table1", "table3"):
         names = tables.get(key, []) if isinstance(tables, dict) else []
@@ -231,14 +236,21 @@ def _origin(names, edit, variant, row, sources, variant_name, sdedit_keys) -> st
 
 
 def _check_sdedit(name: str, variant: dict, sources: ConfigSources) -> list[str]:
-    from dreammotion.edit.config import SDEditSettings, sdedit_settings
+    from dreammotion.edit.config import METHOD_NAMES, SDEditSettings, sdedit_settings
+    from dreammotion.records import DEFAULT_METHOD
 
     problems = []
-    method = variant.get("method", "dreammotion")
-    if method not in ("dreammotion", "sdedit"):
-        problems.append(f"{sources.where(['variants', name, 'method'])}: method must be dreammotion or sdedit, got {method!r}")
-    for key, message in SDEditSettings.problems(sdedit_settings(variant)):
-        problems.append(f"{sources.where(['variants', name, key])}: {message}")
+    method = variant.get("method", DEFAULT_METHOD)
+    if method not in METHOD_NAMES:
+        problems.append(f"{sources.where(['variants', name, 'method'])}: method must be one of "
+                        f"{', '.join(METHOD_NAMES)}, got {method!r}")
+    if method == "sdedit":
+        for key, message in SDEditSettings.problems(sdedit_settings(variant)):
+            problems.append(f"{sources.where(['variants', name, key])}: {message}")
+    else:  # a setting of another method would be dropped without a word
+        for key in sdedit_settings(variant):
+            problems.append(f"{sources.where(['variants', name, key])}: {key!r} is a setting of method sdedit, "
+                            f"but this variant's method is {method}: add `method: sdedit` or remove the key")
     return problems
 
 

@@ -116,8 +116,9 @@ def write_metrics_records(folder, records) -> list[str]:
     return paths
 
 
-def metric(value):
-    return {"value": value, "status": "ok", "reason": None}
+def metric(value, **details):
+    """An ok metric entry; DETAILS add fields (clip_model, substitute_for, ...)."""
+    return {"value": value, "status": "ok", "reason": None, **details}
 
 
 MISSING = {"value": None, "status": "missing", "reason": "CLIP folder /m/clip does not exist"}
@@ -184,3 +185,14 @@ def snakemake(workdir: Path, *args, check=True, configfile=True):
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stderr[-5000:]}")
     return result
+
+
+def prior_trainer_args(tmp_path, *extra: str, batch: int = 2):
+    """dreammotion.prior.train's arguments for a tiny prior under tmp_path (test_attention.py, test_prior_cuda.py)."""
+    import argparse
+
+    from dreammotion.prior import train
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    return parser.parse_args(["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", str(batch), *extra])

@@ -3,13 +3,13 @@ each kind must compute what diffusers' plain processor computes."""
 
 from __future__ import annotations
 
-import argparse
 
 import pytest
 import torch
 
 from dreammotion.models.attention import FrameAttnProcessor, is_temporal_attention, set_temporal_attention
 from dreammotion.prior import train
+from conftest import prior_trainer_args
 
 
 def tiny_unet():
@@ -75,11 +75,8 @@ def test_frame_attention_refuses_what_it_does_not_compute():
         set_temporal_attention(tiny_unet(), "flash")
 
 
-def trainer_args(tmp_path, *extra: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    train.add_arguments(parser)
-    return parser.parse_args(["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "2", "--device", "cpu",
-                              "--ema", "0", *extra])
+def trainer_args(tmp_path, *extra: str):
+    return prior_trainer_args(tmp_path, "--device", "cpu", "--ema", "0", *extra)
 
 
 def test_channels_last_step_equals_the_default_layout(tmp_path):

@@ -59,3 +59,51 @@ def test_workflow_metrics_defaults_match_the_library():
         return {k: (defaults(v["properties"]) if "properties" in v else v["default"]) for k, v in props.items()}
 
     assert defaults(schema) == MetricsConfig().to_dict()
+
+
+def test_metrics_settings_have_one_set_of_defaults():
+    """An empty object, a partial one and a full round trip all read against MetricsConfig's own defaults."""
+    from dreammotion.metrics.config import MetricsConfig, config_from_dict
+
+    assert config_from_dict({}) == MetricsConfig()
+    partial = config_from_dict({"motion": {"window_px": 21}, "lpips": {"net": "vgg"}})
+    assert partial.motion.window_px == 21 and partial.lpips_net == "vgg"
+    assert partial.motion.max_points == MetricsConfig().motion.max_points and partial.lpips_outside_mask is True
+    changed = partial.to_dict()
+    changed["cotracker"]["checkpoint"] = "ct.pth"
+    changed["groundtruth"]["object_colour"] = [1, 2, 3]
+    assert config_from_dict(changed).to_dict() == changed
+
+
+def test_workflow_metrics_schema_is_the_librarys():
+    """The workflow schema's metrics section (validated when the workflow is read) accepts exactly what the
+    metrics stage accepts: same keys, types and bounds; only its descriptions and defaults are extra."""
+    from dreammotion.metrics.config import CONFIG_SCHEMA
+
+    workflow = yaml.safe_load(SCHEMA.read_text())["properties"]["metrics"]
+    assert schema_shape(workflow) == schema_shape(CONFIG_SCHEMA)
+
+
+def test_workflow_upsample_section_is_the_librarys():
+    """The workflow schema's upsample section accepts what the upsample stage accepts, and its defaults are
+    UpsampleConfig's: the rule passes the section as one settings object (dreammotion.upsample.config)."""
+    from dreammotion.upsample.config import CONFIG_SCHEMA, UpsampleConfig
+
+    workflow = yaml.safe_load(SCHEMA.read_text())["properties"]["upsample"]
+
+    assert schema_shape(workflow) == schema_shape(CONFIG_SCHEMA)
+    assert {k: v["default"] for k, v in workflow["properties"].items()} == UpsampleConfig().to_dict()
+
+
+def schema_shape(spec):
+    """A JSON schema without its descriptions and defaults: what it accepts."""
+    if isinstance(spec, dict):
+        return {k: schema_shape(v) for k, v in spec.items() if k not in ("description", "default")}
+    return spec
+
+
+def test_workflow_paper_tables_defaults_are_the_librarys():
+    from dreammotion.tables.paper import DEFAULT_TABLES
+
+    tables = yaml.safe_load(SCHEMA.read_text())["properties"]["tables"]["properties"]
+    assert {key: spec["default"] for key, spec in tables.items()} == DEFAULT_TABLES

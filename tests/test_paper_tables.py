@@ -11,24 +11,22 @@ import pytest
 from dreammotion.errors import InputError
 from dreammotion.tables import paper
 from dreammotion.tables.aggregate import load_records
-from conftest import write_metrics_records
+from conftest import metric, record, write_metrics_records
 
 
-def ok(value, **details):
-    return {"value": value, "status": "ok", "reason": None, **details}
-
-
-def record(edit_id, variant, kind, suite, values, method="dreammotion"):
+def paper_record(edit_id, variant, kind, suite, values, method="dreammotion"):
+    """A metrics record with the paper's columns (values: text alignment, frame consistency, CLIP-feature
+    distance, motion fidelity, gt PSNR), labelled by kind and suite."""
+    clip = {"clip_model": "dreammotion-shapes-clip"}
     metrics = {
-        "clip_text_alignment": ok(values[0], clip_model="dreammotion-shapes-clip"),
-        "clip_frame_consistency": ok(values[1], clip_model="dreammotion-shapes-clip"),
-        "clip_feature_distance": ok(values[2], clip_model="dreammotion-shapes-clip", substitute_for="lpips_alex"),
-        "motion_fidelity_lucas_kanade": ok(values[3]),
-        "gt_psnr": ok(values[4]),
+        "clip_text_alignment": metric(values[0], **clip),
+        "clip_frame_consistency": metric(values[1], **clip),
+        "clip_feature_distance": metric(values[2], **clip, substitute_for="lpips_alex"),
+        "motion_fidelity_lucas_kanade": metric(values[3]),
+        "gt_psnr": metric(values[4]),
     }
-    return {"schema": "dreammotion.metrics/1", "id": edit_id, "variant": variant, "status": "ok", "error": None,
-            "method": method, "labels": {"edit_kind": kind, "suite": suite},
-            "models": {"clip_model": "dreammotion-shapes-clip", "tracker": "LK"}, "metrics": metrics}
+    return record(edit_id, variant, metrics, method=method, labels={"edit_kind": kind, "suite": suite},
+                  models={"clip_model": "dreammotion-shapes-clip", "tracker": "LK"})
 
 
 VARIANTS = ("dreammotion", "sdedit", "sds", "no-ssm", "no-t-ssm", "no-s-ssm", "no-mask")
@@ -41,7 +39,7 @@ def records(tmp_path):
         for suite in ("seed0", "seed1"):
             for i, kind in enumerate(("colour", "texture", "shape")):
                 base = 0.1 * v + (0.01 if suite == "seed1" else 0.0) + 0.001 * i
-                rows.append(record(f"{suite}-{i}_{kind}", variant, kind, suite,
+                rows.append(paper_record(f"{suite}-{i}_{kind}", variant, kind, suite,
                                    (base, 0.9, 0.2 + base, 0.8, math.inf if (variant, i, suite) == ("sds", 0, "seed0") else 20 + i),
                                    method="sdedit" if variant == "sdedit" else "dreammotion"))
     return load_records(write_metrics_records(tmp_path, rows))
@@ -86,7 +84,7 @@ def test_columns_name_their_metric_and_model_and_substitutes_are_relabelled(reco
 
 def test_real_lpips_fills_the_column_when_it_ran(records):
     for r in records:
-        r["metrics"]["lpips_alex"] = ok(0.3)
+        r["metrics"]["lpips_alex"] = metric(0.3)
     chosen = {c.column.label: c for c in paper.choose_columns(records)}
     assert chosen["Frame-LPIPS"].metric == "lpips_alex" and chosen["Frame-LPIPS"].label == "Frame-LPIPS ↓"
 

@@ -4,20 +4,17 @@ on a CPU only the refusal is tested."""
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 import torch
 
 from dreammotion.prior import train
+from conftest import prior_trainer_args
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def trainer_args(tmp_path, *extra: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    train.add_arguments(parser)
-    return parser.parse_args(["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "4", *extra])
+def trainer_args(tmp_path, *extra: str):
+    return prior_trainer_args(tmp_path, *extra, batch=4)
 
 
 def test_cuda_graph_is_refused_where_it_cannot_run(tmp_path):

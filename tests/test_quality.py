@@ -39,8 +39,8 @@ def test_suite_edits_are_the_suite_files(tmp_path):
 
 def test_read_suite_names_the_bad_file(tmp_path):
     build_suite(tmp_path / "suite", n=1, seed=3)
-    (tmp_path / "suite" / "000_colour" / "edit.json").write_text("{")
-    with pytest.raises(InputError, match=r"manifest.csv row 2 .*000_colour.*edit.json"):
+    (tmp_path / "suite" / "000_colour" / "spec.json").write_text("{")
+    with pytest.raises(InputError, match=r"manifest.csv row 2 .*000_colour.*spec.json"):
         read_suite(tmp_path / "suite")
 
 

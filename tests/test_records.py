@@ -1,6 +1,7 @@
 """The job records (dreammotion.records) and the edit methods as peers (dreammotion.edit.methods)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,3 +102,55 @@ def test_sdedit_settings_are_checked_in_one_place():
     assert SDEditSettings.problems({"strength": True})[0][1] == "strength must be a number in (0, 1], got True"
     with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
         SDEditSettings.from_dict({"steps": 0})
+
+
+def test_model_card_sections_are_replaced_appended_or_refused(tmp_path):
+    from dreammotion.model_files import card_from_report, write_card_section
+
+    markers = ("<!-- s:begin -->", "<!-- s:end -->")
+    section = "<!-- s:begin -->\nnew\n<!-- s:end -->"
+    card = tmp_path / "README.md"
+    card.write_text("# m\n\n<!-- s:begin -->\nold\n<!-- s:end -->\n\ntail\n")
+    write_card_section(card, section, markers)
+    assert card.read_text() == "# m\n\n" + section + "\n\ntail\n"
+    plain = tmp_path / "plain.md"
+    plain.write_text("# m\n")
+    with pytest.raises(ValueError, match="plain.md has no <!-- s:begin -->"):
+        write_card_section(plain, section, markers)
+    assert plain.read_text() == "# m\n"  # nothing lost
+    write_card_section(plain, section, markers, append_heading="Gates")
+    assert plain.read_text() == "# m\n\n## Gates\n\n" + section + "\n"
+    fresh = tmp_path / "fresh.md"
+    write_card_section(fresh, section, markers, new_card="# header\n" + "\n".join(markers) + "\n")
+    assert fresh.read_text() == "# header\n" + section + "\n"
+
+    (tmp_path / "report.json").write_text('{"n": 3}')
+    seen = []
+    assert card_from_report(card, tmp_path / "report.json", lambda c, r: seen.append((c, r))) == 0
+    assert seen == [(card, {"n": 3})]
+    with pytest.raises(SystemExit, match="give --card"):
+        card_from_report(None, tmp_path / "report.json", lambda c, r: None)
+    (tmp_path / "broken.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match="broken.json"):
+        card_from_report(card, tmp_path / "broken.json", lambda c, r: None)
+
+
+def test_failed_rows_keep_their_method_and_the_fields_of_a_finished_record(tmp_path):
+    """The run summary's record of a failed SDEdit row says sdedit (the tables label rows by method), and a
+    failed record has every field a finished one has, bar the metrics' own."""
+    from dreammotion.layout import Layout
+    from dreammotion.metrics.record import build_failed_record, build_record, validate_record
+    from dreammotion.tables.run_summary import Job, record_for
+
+    job = Job("row1", "sdedit_baseline", "vid", "obj", "a red circle", "a blue circle", method="sdedit")
+    failure = Path(Layout(tmp_path).failure_record("edit", video="vid", object="obj", variant="sdedit_baseline", id="row1"))
+    failure.parent.mkdir(parents=True)
+    failure.write_text(json.dumps({"stage": "edit", "error": "InputError: bad mask", "argv": []}))
+    record = validate_record(record_for(tmp_path, job), "summary")
+    assert record["status"] == "failed" and record["method"] == "sdedit" and "bad mask" in record["error"]
+    assert record_for(tmp_path / "none", Job("r", "full", "v", "o", "", ""))["method"] == "dreammotion"
+
+    ran = build_record(edit_id="r", variant="v", metrics={}, edit_info={"method": "sdedit", "settings": {}},
+                       source_prompt="s", target_prompt="t")
+    failed = build_failed_record(edit_id="r", variant="v", error="boom")
+    assert set(ran) - set(failed) == {"models", "metrics_config", "inputs"}

@@ -161,7 +161,7 @@ def test_benchmark_suite_labels_kinds_and_seeds_and_writes_the_true_object(tmp_p
     assert [r["id"] for r in rows[:4]] == ["s3-000_colour", "s3-001_texture", "s3-002_background", "s3-003_shape"]
     assert {r["suite"] for r in rows} == {"seed3", "seed4"} and [r["edit_kind"] for r in rows[4:]] == [r["edit_kind"] for r in rows[:4]]
     for row in rows:
-        info = json.loads((tmp_path / row["id"] / "edit.json").read_text())
+        info = json.loads((tmp_path / row["id"] / "spec.json").read_text())
         source, target = info["source"], info["target"]
         changed = {k for k in source if source[k] != target[k]}
         expected = {"colour": {"colour"}, "texture": {"texture"}, "shape": {"shape"}}.get(row["edit_kind"])

@@ -215,3 +215,11 @@ def test_csv_writer_keeps_integers_and_full_precision():
     table.add([1, 0.1 + 0.2, None])
     table.add([None, math.inf, "x,y"])
     assert formats.to_csv(table) == 'a,b,c\n1,0.30000000000000004,\n,inf,"x,y"\n'
+
+
+def test_one_spread_convention():
+    from dreammotion.utils.stats import sample_std
+
+    assert sample_std([1.0, 2.0, 3.0]) == 1.0  # ddof = 1
+    assert sample_std([5.0]) is None and sample_std([]) is None
+    assert sample_std([1.0, float("inf")]) is None  # undefined, not nan

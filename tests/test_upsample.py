@@ -27,6 +27,7 @@ from dreammotion.upsample import (
     video_to_video,
 )
 from dreammotion.prior.second_stage_quality import SECOND_STAGE_MODEL, evaluate_second_stage
+from dreammotion.upsample.config import UpsampleConfig
 from dreammotion.upsample.v2v import unet_on
 from conftest import make_project, random_clip, snakemake
 
@@ -241,6 +242,29 @@ def test_cli_interpolate_sr_without_models_and_errors(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_cli_reads_one_settings_object_and_flags_override_it(tmp_path, tiny_model_dir, capsys):
+    """The workflow passes its upsample section as --config; the model comes from its pretrained key
+    unless --model is given; a flag beats the config; an unknown key is an error naming it."""
+    write_frames(random_clip(4, 8, 8), tmp_path / "edit")
+    settings = {"method": "v2v", "scale": 3, "pretrained": str(tiny_model_dir), "strength": 0.5, "steps": 2}
+    out = tmp_path / "up"
+    code = main(["upsample", "--frames", str(tmp_path / "edit"), "--out-dir", str(out), "--config", json.dumps(settings),
+                 "--scale", "2", "--prompt", "a red circle", "--no-progress"])
+    assert code == 0
+    report = json.loads((out / "upsample.json").read_text())
+    assert report["output"]["height"] == 16 and report["settings"]["scale"] == 2  # the flag won
+    assert report["settings"]["steps"] == 2 and report["steps"][1]["steps"] == 2 and report["steps"][1]["strength"] == 0.5
+    assert report["settings"]["vae_chunk"] == UpsampleConfig().vae_chunk  # unset: the one default
+
+    code = main(["upsample", "--frames", str(tmp_path / "edit"), "--out-dir", str(tmp_path / "x"),
+                 "--config", json.dumps({"method": "resize", "scael": 2})])
+    assert code == 1 and "upsample config (inline JSON): field (top level)" in capsys.readouterr().err
+    code = main(["upsample", "--frames", str(tmp_path / "edit"), "--out-dir", str(tmp_path / "x"),
+                 "--config", json.dumps({"method": "resize", "height": 16})])
+    assert code == 1 and "give both --height and --width" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 # -- second-stage evaluation -------------------------------------------------------------------
 
 
@@ -269,10 +293,11 @@ def test_shipped_second_stage_is_a_small_conditioned_refiner():
 def test_shipped_second_stage_model_beats_plain_resize():
     """On clips it was not tuned on (seed 5; the committed evaluation used seed 0, 16 clips), the
     shipped refiner at its recommended settings is closer to the 64x64 truth than Lanczos, in PSNR and
-    SSIM, and keeps the object's colour."""
+    SSIM, and keeps the object's colour. The margins are run G's (bench/upsample/NOTES.md: +3.5 dB,
+    +0.026 SSIM on these clips); the refiner shipped before it (run C: +1.2 dB, +0.0002) fails them."""
     result = evaluate_second_stage(REPO / SECOND_STAGE_MODEL, num_clips=4, seed=5, device="cpu")
-    assert result["mean_psnr_v2v"] > result["mean_psnr_resize"] + 0.5, result
-    assert result["mean_ssim_v2v"] > result["mean_ssim_resize"], result
+    assert result["mean_psnr_v2v"] > result["mean_psnr_resize"] + 2.0, result
+    assert result["mean_ssim_v2v"] > result["mean_ssim_resize"] + 0.01, result
     assert result["mean_colour_error_v2v"] < result["mean_colour_error_resize"] + 2.0, result
 
 

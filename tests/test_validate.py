@@ -106,6 +106,7 @@ def test_config_file_must_be_utf8_mapping(tmp_path):
         ("results: r\nmodel:\n  dtype: float8\n", "model.dtype", 3, "'float8' is not one of"),
         ("run_variants: [dreammotion, nope]\n", "run_variants", 1, "names 'nope', which is not in variants"),
         ("validation:\n  unknown_words: ignore\n", "validation.unknown_words", 2, "'ignore' is not one of ['error', 'warn']"),
+        ("upsample:\n  method: resize\n  width: 64\n", "upsample.width", 3, "upsample.height and upsample.width go together"),
     ],
 )
 def test_config_errors_name_file_line_and_key(tmp_path, text, key, line, words):
@@ -170,6 +171,22 @@ def test_variant_and_row_problems_name_their_own_place(tmp_path):
     bad_row = replace(rows[0], overrides={"lr": -1.0})
     problems = check_edit_settings({"edit": {}, "variants": {"dreammotion": {}}}, [bad_row], sources)
     assert problems == [f"{config['manifest']} line 2 (id 'a'), field 'lr': lr must be > 0, got -1.0"]
+
+
+def test_a_variant_cannot_carry_another_methods_settings_or_an_unknown_method(tmp_path):
+    """strength/steps are SDEdit's: on a DreamMotion variant they would be dropped without a word."""
+    from dreammotion.edit.config import METHOD_NAMES
+    from dreammotion.edit.methods import EDIT_METHODS
+
+    assert tuple(EDIT_METHODS) == METHOD_NAMES  # what the start-up check accepts is what the edit stage runs
+    config, sources = project(tmp_path, "a,clip,a red circle,a blue circle\n",
+                              "variants:\n  full: {strength: 0.5}\n  other: {method: sds}\n")
+    rows = load_manifest(config["manifest"], MANIFEST_SCHEMA)
+    problems = check_edit_settings(config, rows, sources)
+    assert (f"{tmp_path / 'config.yaml'} line 3, key variants.full.strength: 'strength' is a setting of method "
+            "sdedit, but this variant's method is dreammotion: add `method: sdedit` or remove the key") in problems
+    assert any(p.startswith(f"{tmp_path / 'config.yaml'} line 4, key variants.other.method: method must be one of "
+                            "dreammotion, sdedit") for p in problems), problems
 
 
 def test_edit_settings_merge_order_and_errors():

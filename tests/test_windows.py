@@ -205,10 +205,13 @@ def test_per_frame_plot_marks_every_window_border(tmp_path):
     from dreammotion.report.per_frame import difference_energy, edit_windows, per_frame_figure, write_per_frame_plot
 
     settings = {"window": 8, "window_overlap": 4}
-    windows = edit_windows(settings, 32)
+    record = {"method": "dreammotion", "method_settings": {}, "settings": settings}
+    windows = edit_windows(record, 32)
     assert windows.borders() == [4, 7, 8, 11, 12, 15, 16, 19, 20, 23, 24, 27]
-    assert edit_windows({}, 32) is None and edit_windows(settings, 8) is None  # one window: no borders
-    assert edit_windows({**settings, "extra": {"method": "sdedit"}}, 32) is None  # SDEdit denoises the whole clip
+    assert edit_windows({}, 32) is None and edit_windows(record, 8) is None  # one window: no borders
+    # SDEdit denoises the whole clip: no borders, whether the record names it as a field or (older) in extra
+    assert edit_windows({**record, "method": "sdedit", "method_settings": {"strength": 0.5}}, 32) is None
+    assert edit_windows({"settings": {**settings, "extra": {"method": "sdedit"}}}, 32) is None
 
     clip = np.zeros((32, 4, 4, 3), np.uint8)
     clip[10:] = 2
@@ -223,5 +226,5 @@ def test_per_frame_plot_marks_every_window_border(tmp_path):
     for ax in plotted:  # one dashed vertical line per border
         borders = sorted(line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--")
         assert borders == windows.borders()
-    png = write_per_frame_plot({"edit": clip, "input": clip}, metrics, settings, tmp_path / "frames.png", "row")
+    png = write_per_frame_plot({"edit": clip, "input": clip}, metrics, record, tmp_path / "frames.png", "row")
     assert Image.open(png).size[0] > 200 and not list(tmp_path.glob(".frames.png.*"))

@@ -9,6 +9,12 @@ resized to 64x64 by Lanczos and refined by each model, and both are scored again
 are. Renders: clean 32x32 renders of ``sample_spec`` clips (seed 0) against their 64x64 renders.
 ``--samples K`` also scores the mean of K one-step outputs from different noise seeds (the model's
 conditional mean estimated by Monte Carlo): how much of the refiner's error is sampling noise.
+
+Each case also splits the squared error (one-step output, seed 0) over three classes of pixels:
+``wrong`` (the Lanczos-resized input is off the truth by more than 30 grey levels: for an edit, where
+the edit itself is wrong), ``edges`` (a strong gradient in the truth or the input, dilated by one
+pixel) and ``flat`` (the rest): each class's share of the pixels and its mean squared error for
+Lanczos and the refiner, so a loss can be placed.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from dreammotion.io.frames import read_frames
 from dreammotion.prior.second_stage_quality import clip_psnr as psnr
@@ -61,6 +68,32 @@ def is_plain(background: str) -> bool:
     return not any(word in background for word in ("striped", "checkered"))
 
 
+WRONG_LEVELS, EDGE_GRADIENT = 30.0, 20.0
+
+
+def pixel_classes(resized: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
+    """(F, H, W) boolean masks of the wrong / edges / flat pixels of a case (see the module docstring)."""
+    def edges(clip: np.ndarray) -> np.ndarray:
+        grey = clip.astype(float).mean(-1)
+        gradient = np.abs(np.diff(grey, axis=1, prepend=grey[:, :1])) + np.abs(np.diff(grey, axis=2, prepend=grey[:, :, :1]))
+        return ndimage.binary_dilation(gradient > EDGE_GRADIENT, structure=np.ones((1, 3, 3)))
+
+    wrong = np.abs(resized.astype(float) - truth.astype(float)).mean(-1) > WRONG_LEVELS
+    edge = (edges(truth) | edges(resized)) & ~wrong
+    return {"wrong": wrong, "edges": edge, "flat": ~wrong & ~edge}
+
+
+def error_by_class(resized: np.ndarray, refined: np.ndarray, truth: np.ndarray) -> dict:
+    squared = {name: ((clip.astype(float) - truth.astype(float)) ** 2).mean(-1)
+               for name, clip in (("lanczos", resized), ("refiner", refined))}
+    split = {}
+    for name, mask in pixel_classes(resized, truth).items():
+        share = float(mask.mean())
+        split[name] = {"share": share, **{f"{method}_mse": float(err[mask].mean()) if mask.any() else None
+                                          for method, err in squared.items()}}
+    return split
+
+
 def score(model: str, cases: list[dict], samples: list[int]) -> list[dict]:
     stage = load_second_stage({"pretrained": model, "device": "cpu"})
     settings = recommended_settings(stage.model)
@@ -75,8 +108,10 @@ def score(model: str, cases: list[dict], samples: list[int]) -> list[dict]:
         for k in samples:
             mean = np.clip(np.mean(outputs[:k], axis=0).round(), 0, 255).astype(np.uint8)
             row[f"refiner_psnr_k{k}"] = psnr(mean, case["truth"])
+        row["error_by_pixel_class"] = error_by_class(resized, outputs[0], case["truth"])
         rows.append(row)
-        print(model, json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+        print(model, json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()
+                                 if k != "error_by_pixel_class"}), flush=True)
     return rows
 
 
@@ -102,7 +137,13 @@ def main(argv: list[str] | None = None) -> int:
                     summary[f"{kind}s, {'plain' if plain else 'textured'} background"] = {
                         "n": len(group),
                         **{f"gain_db_k{k}": float(np.mean([r[f"refiner_psnr_k{k}"] - r["lanczos_psnr"] for r in group]))
-                           for k in args.samples}}
+                           for k in args.samples},
+                        # What each class of pixels adds to the refiner's squared error over Lanczos's.
+                        "mse_added_by_pixel_class": {
+                            name: float(np.mean([c["share"] * (c["refiner_mse"] - c["lanczos_mse"])
+                                                 for r in group if (c := r["error_by_pixel_class"][name])["share"] > 0]
+                                                or [0.0]))
+                            for name in ("wrong", "edges", "flat")}}
         report["models"][model] = {"summary": summary, "cases": rows}
         print(model, json.dumps(summary, indent=1), flush=True)
     write_json(args.out, report)

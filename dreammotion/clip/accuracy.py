@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from pathlib import Path
 
@@ -48,8 +47,9 @@ from dreammotion.synthetic.render import (
     render,
     sample_spec,
 )
+from dreammotion import model_files
 from dreammotion.model_files import read_training_record
-from dreammotion.utils.atomic import atomic_path, write_json
+from dreammotion.utils.atomic import write_json
 from dreammotion.utils.devices import resolve_device
 
 FRAMES = 8
@@ -285,13 +285,7 @@ def _describe(settings: dict) -> str:
 
 def write_card_section(card: Path, report: dict) -> None:
     """Rewrite the Evaluation section of `card` (creating the card from ``card_header`` if absent)."""
-    text = card.read_text(encoding="utf-8") if card.exists() else card_header()
-    pattern = re.compile(re.escape(CARD_BEGIN) + ".*?" + re.escape(CARD_END), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"{card} has no {CARD_BEGIN} ... {CARD_END} section to rewrite")
-    section = card_section(report)
-    with atomic_path(card) as tmp:
-        tmp.write_text(pattern.sub(lambda _: section, text), encoding="utf-8")
+    model_files.write_card_section(card, card_section(report), (CARD_BEGIN, CARD_END), new_card=card_header())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -307,10 +301,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.from_report:
-        if not args.card:
-            raise SystemExit("--from-report rewrites a model card: give --card")
-        write_card_section(args.card, json.loads(args.from_report.read_text()))
-        return 0
+        return model_files.card_from_report(args.card, args.from_report, write_card_section)
     if not args.model:
         raise SystemExit("--model is required (unless --from-report)")
     device = resolve_device(args.device)

@@ -9,6 +9,7 @@ from pathlib import Path
 from dreammotion.edit.io import load_latents
 from dreammotion.io.frames import read_frames, to_uint8, write_frames
 from dreammotion.models.registry import load_model_autoencoder
+from dreammotion.records import CLIP_FRAMES, CLIP_VIDEO, EDIT_COMPARE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
     edited = to_uint8(model.decode_latents(latents, chunk=args.chunk))
     source = read_frames(args.input_frames)
     out = Path(args.out_dir)
-    write_frames(edited, out / "frames")
-    write_video(edited, out / "video.mp4", fps=args.fps)
-    write_video(side_by_side([source, edited], labels=["input", "edit"]), out / "compare.mp4", fps=args.fps)
+    write_frames(edited, out / CLIP_FRAMES)
+    write_video(edited, out / CLIP_VIDEO, fps=args.fps)
+    write_video(side_by_side([source, edited], labels=["input", "edit"]), out / EDIT_COMPARE, fps=args.fps)
     print(f"decoded {len(edited)} frames to {out}")
     return 0

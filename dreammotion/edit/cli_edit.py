@@ -21,14 +21,23 @@ from dreammotion.edit.methods import EDIT_METHODS, edit_latents
 from dreammotion.edit.prompts import PromptCache
 from dreammotion.errors import InputError, NumericalError
 from dreammotion.io.frames import read_masks
+from dreammotion.layout import GPU_LOCKS
 from dreammotion.models.registry import load_model
-from dreammotion.records import EDIT_LATENTS, EDIT_LOG, EDIT_RECORD, edit_record, log_csv_text, read_json_object
+from dreammotion.records import (
+    DEFAULT_METHOD,
+    EDIT_LATENTS,
+    EDIT_LOG,
+    EDIT_RECORD,
+    edit_record,
+    log_csv_text,
+    read_json_object,
+)
 from dreammotion.utils.atomic import atomic_path, write_json, write_text
 from dreammotion.utils.devices import select_gpu_for_job
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", choices=tuple(EDIT_METHODS), default="dreammotion",
+    p.add_argument("--method", choices=tuple(EDIT_METHODS), default=DEFAULT_METHOD,
                    help="dreammotion (the method) or sdedit (baseline: noise to --sdedit strength, denoise)")
     p.add_argument("--sdedit", default="{}", help='SDEdit baseline settings as JSON: {"strength": 0.6, "steps": 50}')
     p.add_argument("--latents", required=True, help="source latents (from `dreammotion encode`)")
@@ -56,7 +65,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="print one progress line every N iterations instead of the progress bar (for logs)")
     p.add_argument("--local-gpus", type=int, default=0,
                    help="GPUs of this machine to share between concurrent jobs (0: leave CUDA_VISIBLE_DEVICES alone)")
-    p.add_argument("--gpu-lock-dir", default="results/.gpu-locks", help="lock files for --local-gpus")
+    p.add_argument("--gpu-lock-dir", default=f"results/{GPU_LOCKS}", help="lock files for --local-gpus")
 
 
 STAGED_REQUEST = "request.json"  # written last by a batch job: its presence means the staged result is whole

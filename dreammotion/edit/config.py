@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from dreammotion.edit.hooks import DEFAULT_LAYERS
 from dreammotion.edit.windows import WINDOW_GRIDS, WINDOW_WEIGHTINGS
+from dreammotion.records import DEFAULT_METHOD
 
 
 @dataclass
@@ -210,6 +211,8 @@ class SDEditSettings:
 
 # Keys of a variant that select the SDEdit baseline instead of being edit settings.
 SDEDIT_KEYS = ("method",) + tuple(f.name for f in fields(SDEditSettings))
+# The methods a variant can name (``method:``); dreammotion.edit.methods.EDIT_METHODS implements them.
+METHOD_NAMES = (DEFAULT_METHOD, "sdedit")
 
 
 def sdedit_settings(variant: dict | None) -> dict:

@@ -18,6 +18,7 @@ import torch
 from dreammotion.edit.config import EditConfig
 from dreammotion.edit.optimizer import EditResult, dreammotion_edit
 from dreammotion.edit.sdedit import SDEditSettings, sdedit_edit
+from dreammotion.records import DEFAULT_METHOD
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def edit_latents(
     masks: torch.Tensor | None,
     config: EditConfig,
     *,
-    method: str = "dreammotion",
+    method: str = DEFAULT_METHOD,
     method_settings: dict | None = None,
     checkpoint_path: str | Path | None = None,
     text_embeddings: dict[str, torch.Tensor] | None = None,

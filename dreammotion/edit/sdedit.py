@@ -12,7 +12,7 @@ import torch
 
 from dreammotion.edit.config import EditConfig, SDEditSettings
 from dreammotion.edit.optimizer import EditResult, peak_memory
-from dreammotion.edit.sampling import denoise_from
+from dreammotion.models.ddim import denoise_from
 
 
 def sdedit_edit(

@@ -42,7 +42,6 @@ def run(args: argparse.Namespace) -> int:
     from dreammotion.metrics.config import load_config
     from dreammotion.metrics.record import (
         MeasuredClips,
-        build_failed_record,
         build_record,
         check_clips,
         compute_metrics,
@@ -60,12 +59,6 @@ def run(args: argparse.Namespace) -> int:
     edit_id = args.id or edit_info.get("id") or out.stem
     variant = args.variant or edit_info.get("variant") or out.parent.name
     labels = {"edit_kind": args.edit_kind, "suite": args.suite}
-    if edit_info.get("status") == "failed":
-        error = edit_info.get("error") or f"{args.edit_json} says the edit failed but gives no error"
-        write_json(out, build_failed_record(edit_id=edit_id, variant=variant, error=str(error), edit_info=edit_info, labels=labels))
-        print(f"dreammotion metrics: edit {variant}/{edit_id} failed ({error}); wrote the failed record {out}")
-        return 0
-
     clips = MeasuredClips(
         input_frames=_read_clip(args.input_frames, "--input-frames"),
         edit_frames=_read_clip(args.edit_frames, "--edit-frames"),

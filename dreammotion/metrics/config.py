@@ -1,17 +1,14 @@
 """The metrics stage's settings: a JSON object (file or inline text), checked against a schema.
 
-    {
-      "device": "cpu",
-      "clip": {"pretrained": "data/models/dreammotion-shapes-clip"},   # hub id or local folder; null: skip (missing)
-      "perceptual": "auto",                                             # auto | lpips | clip-features
-      "lpips": {"net": "alex", "backbone_weights": null, "outside_mask": true},
-      "motion": {"tracker": "auto", "use_mask": true, "min_displacement_px": 0.1,
-                 "max_points": 400, "window_px": 15, "pyramid_levels": 3, "forward_backward_px": 1.0},
-      "cotracker": {"checkpoint": null, "grid_size": 55},
-      "groundtruth": {"object_colour": null}                             # [r, g, b] or null (from the ground truth)
-    }
+    {"device": ..., "clip": {"pretrained": ...}, "perceptual": "auto | lpips | clip-features",
+     "lpips": {"net", "backbone_weights", "outside_mask"},
+     "motion": {"tracker", "use_mask", "min_displacement_px", "max_points", "window_px", "pyramid_levels",
+                "forward_backward_px"},
+     "cotracker": {"checkpoint", "grid_size"}, "groundtruth": {"object_colour": [r, g, b] or null}}
 
-Every key is optional (the defaults are shown); unknown keys are errors, so a typo is not ignored.
+Every key is optional; the defaults are ``MetricsConfig``'s, and only its (``MetricsConfig().to_dict()``
+is the whole default object; config/README.md lists it, and a test checks the workflow schema's
+defaults equal it). Unknown keys are errors, so a typo is not ignored.
 
 ``perceptual`` picks the perceptual frame distance: ``lpips`` (the LPIPS package with torchvision's
 backbone from ``lpips.backbone_weights`` or the torch hub cache; missing with the reason if neither
@@ -26,7 +23,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dreammotion.errors import InputError
 from dreammotion.metrics.motion import TRACKERS, MotionSettings
 
 PERCEPTUAL_AUTO, PERCEPTUAL_LPIPS, PERCEPTUAL_CLIP = "auto", "lpips", "clip-features"
@@ -44,12 +40,12 @@ CONFIG_SCHEMA = {
             "additionalProperties": False,
             "properties": {"pretrained": _NULLABLE_STRING},
         },
-        "perceptual": {"enum": list(PERCEPTUAL_CHOICES)},
+        "perceptual": {"type": "string", "enum": list(PERCEPTUAL_CHOICES)},
         "lpips": {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "net": {"enum": ["alex", "vgg"]},
+                "net": {"type": "string", "enum": ["alex", "vgg"]},
                 "backbone_weights": _NULLABLE_STRING,
                 "outside_mask": {"type": "boolean"},
             },
@@ -58,7 +54,7 @@ CONFIG_SCHEMA = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "tracker": {"enum": list(TRACKERS)},
+                "tracker": {"type": "string", "enum": list(TRACKERS)},
                 "use_mask": {"type": "boolean"},
                 "min_displacement_px": {"type": "number", "minimum": 0},
                 "max_points": {"type": "integer", "minimum": 1},
@@ -130,35 +126,33 @@ class MetricsConfig:
 
 
 def config_from_dict(data: dict, source: str = "<config>") -> MetricsConfig:
-    import jsonschema
+    from dreammotion.records import check_schema
 
-    try:
-        jsonschema.validate(data, CONFIG_SCHEMA)
-    except jsonschema.ValidationError as err:
-        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise InputError(f"metrics config {source}: field {where}: {err.message}") from None
-    clip, lpips, motion = data.get("clip", {}), data.get("lpips", {}), data.get("motion", {})
-    cotracker = data.get("cotracker", {})
-    defaults = MotionSettings()
+    check_schema(data, CONFIG_SCHEMA, f"metrics config {source}")
+    # The defaults are MetricsConfig's alone: the given keys are laid over its own nested form.
+    given = MetricsConfig().to_dict()
+    for key, value in data.items():
+        given[key] = {**given[key], **value} if isinstance(given[key], dict) else value
+    motion, cotracker = given["motion"], given["cotracker"]
     return MetricsConfig(
-        device=data.get("device", "cpu"),
-        clip_pretrained=clip.get("pretrained", MetricsConfig.clip_pretrained),
-        perceptual=data.get("perceptual", PERCEPTUAL_AUTO),
-        lpips_net=lpips.get("net", "alex"),
-        lpips_backbone_weights=lpips.get("backbone_weights"),
-        lpips_outside_mask=lpips.get("outside_mask", True),
+        device=given["device"],
+        clip_pretrained=given["clip"]["pretrained"],
+        perceptual=given["perceptual"],
+        lpips_net=given["lpips"]["net"],
+        lpips_backbone_weights=given["lpips"]["backbone_weights"],
+        lpips_outside_mask=given["lpips"]["outside_mask"],
         motion=MotionSettings(
-            tracker=motion.get("tracker", defaults.tracker),
-            use_mask=motion.get("use_mask", defaults.use_mask),
-            min_displacement_px=float(motion.get("min_displacement_px", defaults.min_displacement_px)),
-            max_points=motion.get("max_points", defaults.max_points),
-            window_px=motion.get("window_px", defaults.window_px),
-            pyramid_levels=motion.get("pyramid_levels", defaults.pyramid_levels),
-            forward_backward_px=float(motion.get("forward_backward_px", defaults.forward_backward_px)),
-            cotracker_checkpoint=cotracker.get("checkpoint"),
-            cotracker_grid_size=cotracker.get("grid_size", defaults.cotracker_grid_size),
+            tracker=motion["tracker"],
+            use_mask=motion["use_mask"],
+            min_displacement_px=float(motion["min_displacement_px"]),
+            max_points=motion["max_points"],
+            window_px=motion["window_px"],
+            pyramid_levels=motion["pyramid_levels"],
+            forward_backward_px=float(motion["forward_backward_px"]),
+            cotracker_checkpoint=cotracker["checkpoint"],
+            cotracker_grid_size=cotracker["grid_size"],
         ),
-        object_colour=data.get("groundtruth", {}).get("object_colour"),
+        object_colour=given["groundtruth"]["object_colour"],
     )
 
 

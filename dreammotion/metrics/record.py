@@ -25,7 +25,7 @@ import numpy as np
 from dreammotion.errors import InputError
 from dreammotion.metrics.config import MetricsConfig
 from dreammotion.metrics.results import STATUSES, MetricUnavailable, from_exception, ok
-from dreammotion.records import edit_method
+from dreammotion.records import check_schema, edit_method
 
 SCHEMA_ID = "dreammotion.metrics/1"
 
@@ -198,22 +198,9 @@ def build_record(
 ) -> dict:
     """The metrics record of an edit that ran. `labels`: the manifest's labels of the row (``edit_kind``,
     ``suite``), which the paper-form tables group by."""
-    method, method_settings = edit_method(edit_info)
     return {
-        "schema": SCHEMA_ID,
-        "id": edit_id,
-        "variant": variant,
-        "status": "ok",
-        "error": None,
-        "source_prompt": source_prompt,
-        "target_prompt": target_prompt,
-        "method": method,
-        "method_settings": method_settings,
-        "settings": edit_info.get("settings") or {},
-        "runtime_s": edit_info.get("runtime_s"),
-        "peak_memory_mib": edit_info.get("peak_memory_mib"),
-        "final_losses": edit_info.get("final_losses") or {},
-        "labels": {k: v for k, v in (labels or {}).items() if v is not None},
+        **_record_head(edit_id, variant, "ok", None,
+                       {**edit_info, "source_prompt": source_prompt, "target_prompt": target_prompt}, labels),
         "models": record_models(metrics),
         "metrics": metrics,
         "metrics_config": config.to_dict() if config is not None else None,
@@ -222,34 +209,34 @@ def build_record(
 
 
 def build_failed_record(*, edit_id: str, variant: str, error: str, edit_info: dict | None = None, **extra) -> dict:
-    """The record of an edit that failed: no metrics, the error kept for the summary."""
-    edit_info = edit_info or {}
+    """The record of an edit that failed: no metrics, the error kept for the summary. `edit_info` may be
+    partial (the run summary knows only the prompts and the variant's method)."""
     labels = extra.pop("labels", None)
+    return {**_record_head(edit_id, variant, "failed", error, edit_info or {}, labels), "metrics": {}, **extra}
+
+
+def _record_head(edit_id: str, variant: str, status: str, error: str | None, edit_info: dict, labels: dict | None) -> dict:
+    """The fields every metrics record has, ran or failed: who, what method, with what, at what cost."""
+    method, method_settings = edit_method(edit_info)
     return {
         "schema": SCHEMA_ID,
         "id": edit_id,
         "variant": variant,
-        "status": "failed",
+        "status": status,
         "error": error,
         "source_prompt": edit_info.get("source_prompt"),
         "target_prompt": edit_info.get("target_prompt"),
+        "method": method,
+        "method_settings": method_settings,
         "settings": edit_info.get("settings") or {},
         "runtime_s": edit_info.get("runtime_s"),
         "peak_memory_mib": edit_info.get("peak_memory_mib"),
         "final_losses": edit_info.get("final_losses") or {},
         "labels": {k: v for k, v in (labels or {}).items() if v is not None},
-        "metrics": {},
-        **extra,
     }
 
 
 def validate_record(record: dict, source: str) -> dict:
     """Check a loaded metrics record or failed marker against RECORD_SCHEMA; InputError names file and field."""
-    import jsonschema
-
-    try:
-        jsonschema.validate(record, RECORD_SCHEMA)
-    except jsonschema.ValidationError as err:
-        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise InputError(f"metrics record {source}: field {where}: {err.message}") from None
+    check_schema(record, RECORD_SCHEMA, f"metrics record {source}")
     return record

@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from pathlib import Path
 
 import numpy as np
 
+from dreammotion import model_files
 from dreammotion.model_files import read_training_record
 from dreammotion.prior.classify import DIFF_THRESHOLD, classify_clip, validate
 from dreammotion.synthetic.captions import caption
 from dreammotion.synthetic.render import BACKGROUND_COLOURS, sample_spec
-from dreammotion.utils.atomic import atomic_path, write_json
+from dreammotion.utils.atomic import write_json
 from dreammotion.utils.devices import resolve_device
 
 TARGETS = {"colour_accuracy": 0.90, "shape_accuracy": 0.80, "background_noise_std": 8.0}
@@ -168,23 +168,13 @@ def card_section(report: dict) -> str:
 
 
 def write_card_section(card: Path, report: dict) -> None:
-    text = card.read_text(encoding="utf-8") if card.exists() else ""
-    section = card_section(report)
-    pattern = re.compile(re.escape(CARD_BEGIN) + ".*?" + re.escape(CARD_END), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip() + "\n\n## Gates\n\n" + section + "\n"
-    with atomic_path(card) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    """Rewrite the Gates section of `card` (added at its end when the card has none yet)."""
+    model_files.write_card_section(card, card_section(report), (CARD_BEGIN, CARD_END), append_heading="Gates")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.from_report:
-        if not args.card:
-            raise SystemExit("--from-report rewrites a model card: give --card")
-        write_card_section(args.card, json.loads(args.from_report.read_text()))
-        return 0
+        return model_files.card_from_report(args.card, args.from_report, write_card_section)
     if not args.model:
         raise SystemExit("--model is required (unless --from-report)")
     import torch

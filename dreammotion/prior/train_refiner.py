@@ -80,6 +80,8 @@ class RefinerTrainer(train.PriorTrainer):
             # (the PSNR-optimal output); more steps sample detail that is not the truth's.
             "recommended": {"strength": 1.0, "steps": 1, "guidance_scale": 1.0},
             "recommended_why": "bench/upsample/NOTES.md: 1 step beats 4 and 25 in PSNR and SSIM to the truth",
+            # The last run's timesteps: a refiner fine-tuned at t = 999 alone is made for that one step.
+            "trained_timesteps": list(self.timesteps) if self.timesteps else "all",
         }}
 
 

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out_dir
     write_panel(panel, out / "panel.gif", out / "panel.mp4", fps=fps)
     write_loss_curves(args.log_csv, out / "loss.png", title)
-    write_per_frame_plot(_per_frame_clips(clips), metrics, edit_info["settings"], out / "frames.png", title)
+    write_per_frame_plot(_per_frame_clips(clips), metrics, edit_info, out / "frames.png", title)
     columns = clips.labelled()[1]
     page = panel_page(out / "panel.gif", out / "loss.png", title, _details(edit_info, upsample_info), columns, metrics,
                       per_frame_png=out / "frames.png")

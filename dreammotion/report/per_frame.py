@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from dreammotion.edit.windows import Windows
+from dreammotion.records import edit_method
 from dreammotion.report.curves import FONT_SIZE, PLOT_DPI, PLOT_HEIGHT_IN, PLOT_WIDTH_IN, PLOTS_PER_ROW
 from dreammotion.utils.atomic import atomic_path
 
@@ -28,11 +29,13 @@ BORDER_COLOUR = "#d62728"  # matplotlib's red: the window borders
 CLIP_COLOURS = {"edit": "#1f77b4", "input": "#7f7f7f", "ground truth": "#2ca02c"}
 
 
-def edit_windows(settings: dict, frames: int) -> Windows | None:
-    """The windows the edit ran over (from edit.json's settings), None for an edit of the whole clip at once
+def edit_windows(record: dict, frames: int) -> Windows | None:
+    """The windows the edit of `record` (edit.json) ran over, None for an edit of the whole clip at once
     (one window, or the SDEdit baseline, which denoises the whole clip)."""
-    if (settings.get("extra") or {}).get("method") == "sdedit":
+    method, _ = edit_method(record)
+    if method == "sdedit":
         return None
+    settings = record.get("settings") or {}
     windows = Windows.for_clip(frames, int(settings.get("window", 0) or 0), int(settings.get("window_overlap", 0) or 0))
     return windows if len(windows.starts) > 1 else None
 
@@ -107,10 +110,10 @@ def per_frame_figure(clips: dict[str, np.ndarray], metrics: dict | None, windows
     return fig
 
 
-def write_per_frame_plot(clips: dict[str, np.ndarray], metrics: dict | None, settings: dict, png_path: str | Path,
+def write_per_frame_plot(clips: dict[str, np.ndarray], metrics: dict | None, record: dict, png_path: str | Path,
                          title: str) -> Path:
-    """Draw ``per_frame_figure`` with the windows of `settings` (edit.json's) and save it as a PNG, atomically."""
-    windows = edit_windows(settings, len(clips["edit"]))
+    """Draw ``per_frame_figure`` with the windows of the edit `record` (edit.json) and save it as a PNG, atomically."""
+    windows = edit_windows(record, len(clips["edit"]))
     fig = per_frame_figure(clips, metrics, windows, title)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()

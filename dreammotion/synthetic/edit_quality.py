@@ -40,8 +40,9 @@ from dreammotion.errors import InputError, NumericalError
 from dreammotion.metrics.groundtruth import compute_groundtruth_metrics, psnr_per_frame
 from dreammotion.synthetic.captions import caption
 from dreammotion.synthetic.render import ClipSpec, render
-from dreammotion.synthetic.suite import EDIT_KINDS, draw_edits, edits_background
+from dreammotion.synthetic.suite import EDIT_KINDS, SPEC_FILE, draw_edits, edits_background
 from dreammotion.utils.atomic import write_json
+from dreammotion.utils.stats import sample_std
 
 GT_METRICS = (
     "gt_psnr",
@@ -104,13 +105,13 @@ def read_suite(suite_dir: str | Path) -> list[SuiteEdit]:
         rows = list(csv.DictReader(handle))
     edits = []
     for row_number, row in enumerate(rows, start=2):  # line 1 is the header
-        edit_json = suite_dir / row.get("id", "") / "edit.json"
+        spec_file = suite_dir / row.get("id", "") / SPEC_FILE
         try:
-            info = json.loads(edit_json.read_text())
+            info = json.loads(spec_file.read_text())
             source, target = ClipSpec(**info["source"]), ClipSpec(**info["target"])
             seed = int(row["seed"])
         except (OSError, KeyError, TypeError, ValueError) as err:
-            raise InputError(f"{manifest} row {row_number} (id {row.get('id')!r}): cannot read {edit_json}: {err}") from None
+            raise InputError(f"{manifest} row {row_number} (id {row.get('id')!r}): cannot read {spec_file}: {err}") from None
         kind = row.get("edit_kind") or edit_kind(source, target)
         edits.append(SuiteEdit(row["id"], kind, source, target, seed,
                                int(info.get("size", 32)), int(info.get("frames", 8))))
@@ -210,7 +211,7 @@ def aggregate(values: Iterable[float | None]) -> dict:
     finite = [v for v in values if v is not None and math.isfinite(v)]
     return {
         "mean": float(np.mean(finite)) if finite else None,
-        "std": float(np.std(finite, ddof=1)) if len(finite) >= 2 else None,
+        "std": sample_std(finite),
         "n": len(finite),
         "n_infinite": sum(1 for v in values if v is not None and math.isinf(v)),
         "n_missing": sum(1 for v in values if v is None),

@@ -13,7 +13,7 @@ edit: every pixel the object touches, or for a background edit every pixel it do
 output is measured against; the renderer is resolution-free, so this is a true 64x64 clip, not a
 resized one), ``gt_masks/<id>/``
 (PNG, 0/255: the ground truth's object, whose trajectory and centroid the metrics compare with the
-edit's) and ``<id>/edit.json`` (both specs), plus ``manifest.csv`` (``MANIFEST_COLUMNS``; paths
+edit's) and ``<id>/spec.json`` (both clip specs: ``SPEC_FILE``; not the edit stage's edit.json), plus ``manifest.csv`` (``MANIFEST_COLUMNS``; paths
 relative to the manifest). Edits cycle through the edit kinds (default colour, shape, background;
 the draws of a seed do not change when other options do).
 
@@ -50,6 +50,8 @@ from dreammotion.utils.atomic import atomic_path, write_json, write_text
 
 EDIT_KINDS = ("colour", "shape", "background", "texture")
 DEFAULT_KINDS = ("colour", "shape", "background")  # the suite of docs/quality.md (kinds in turn)
+SPEC_FILE = "spec.json"  # per edit: the source and target ClipSpec, size and frames
+
 MANIFEST_COLUMNS = (
     "id", "video", "source_prompt", "target_prompt", "mask", "seed", "ground_truth", "ground_truth_masks",
     "ground_truth_upsampled", "edit_kind", "suite",
@@ -131,7 +133,7 @@ def write_edit(
     write_frames(target_masks.astype(np.uint8) * 255, out / "gt_masks" / edit_id)
     if upsampled_scale:
         write_frames(render(target, size * upsampled_scale, frames)[0], out / edit_id / "target_upsampled")
-    write_json(out / edit_id / "edit.json", {"source": dataclasses.asdict(source), "target": dataclasses.asdict(target), "size": size, "frames": frames})
+    write_json(out / edit_id / SPEC_FILE, {"source": dataclasses.asdict(source), "target": dataclasses.asdict(target), "size": size, "frames": frames})
     return {
         "id": edit_id,
         "video": f"{edit_id}/source",

@@ -37,6 +37,7 @@ from dreammotion.metrics.names import METRICS, metric_order
 from dreammotion.metrics.record import validate_record
 from dreammotion.records import DEFAULT_METHOD, read_json_object
 from dreammotion.tables.formats import Table, format_number, write_table
+from dreammotion.utils.stats import sample_std
 
 
 # -- loading --------------------------------------------------------------------------------------
@@ -143,9 +144,7 @@ def metric_stats(records: list[dict], name: str) -> MetricStats:
         capped = sum(v == math.inf for v in values)
         values = [PSNR_CAP_DB if v == math.inf else v for v in values]
     mean = float(np.mean(values)) if values else None
-    std = float(np.std(values, ddof=1)) if len(values) >= 2 else None
-    if std is not None and math.isnan(std):  # inf values: the spread is undefined
-        std = None
+    std = sample_std(values)  # None with inf values: the spread is undefined
     return MetricStats(
         mean=mean,
         std=std,

@@ -27,13 +27,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from dreammotion.errors import InputError
 from dreammotion.metrics.names import METRICS
 from dreammotion.records import read_json_option
 from dreammotion.tables.aggregate import metric_stats, psnr_footnote
 from dreammotion.tables.formats import Table, format_number, write_table
+from dreammotion.utils.stats import sample_std
 
 DEFAULT_KIND_GROUPS = {"appearance": ["colour", "texture", "background"], "structural": ["shape"]}
 DEFAULT_TABLES = {
@@ -179,7 +178,7 @@ def suite_std(records: list[dict], metric: str) -> tuple[float | None, int]:
         stats = metric_stats([r for r in records if record_suite(r) == suite], metric)
         if stats.mean is not None:
             means.append(stats.mean)
-    return (float(np.std(means, ddof=1)) if len(means) >= 2 else None), len(means)
+    return sample_std(means), len(means)
 
 
 def _cell(stats) -> object:

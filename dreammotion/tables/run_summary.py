@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dreammotion.layout import ROW_JOBS, Layout
 from dreammotion.metrics.record import build_failed_record
-from dreammotion.records import read_failure_record
+from dreammotion.records import DEFAULT_METHOD, read_failure_record
 from dreammotion.tables.aggregate import load_record, write_tables
 
 
@@ -24,6 +24,7 @@ class Job:
     mask_key: str
     source_prompt: str
     target_prompt: str
+    method: str = DEFAULT_METHOD  # the variant's edit method, so a failed row is still labelled by it
 
 
 def job_keys(job: Job) -> dict[str, str]:
@@ -42,7 +43,7 @@ def record_for(results: str | Path, job: Job) -> dict:
     metrics = Path(layout.metrics(job.variant, job.id))
     if metrics.exists():
         return load_record(metrics)
-    info = {"source_prompt": job.source_prompt, "target_prompt": job.target_prompt}
+    info = {"source_prompt": job.source_prompt, "target_prompt": job.target_prompt, "method": job.method}
     for name in ROW_JOBS:
         path = Path(layout.failure_record(name, **job_keys(job)))
         if path.exists():

@@ -15,7 +15,6 @@ grey level.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +30,10 @@ def takes_condition(unet) -> bool:
 
 def read_refiner_info(folder: str | Path) -> dict:
     """The training record of a conditioned second stage ({} when the folder has none)."""
+    from dreammotion.records import read_json_object
+
     path = Path(folder) / REFINER_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json_object(path, "second-stage record") if path.is_file() else {}
 
 
 def residual_scale(folder: str | Path | None, unet) -> float:

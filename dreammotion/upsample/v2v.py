@@ -1,7 +1,7 @@
 """Video-to-video refinement with a second-stage text-to-video model (ZeroScope-XL style).
 
 The edited clip, already resized to the target size, is encoded by the second model's VAE, noised to
-`strength` of its schedule and denoised with the target prompt by ``dreammotion.edit.sampling.denoise_from``
+`strength` of its schedule and denoised with the target prompt by ``dreammotion.models.ddim.denoise_from``
 (our own short DDIM loop; diffusers' VideoToVideoSDPipeline is deprecated after 0.33). The model is any
 ``T2VModel``: ``cerspense/zeroscope_v2_XL`` by hub id, or a local folder such as the embedded second stage
 ``data/models/dreammotion-shapes-refiner-64``.
@@ -24,9 +24,9 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from dreammotion.edit.sampling import denoise_from
 from dreammotion.errors import InputError
 from dreammotion.io.frames import to_tensor, to_uint8
+from dreammotion.models.ddim import denoise_from
 from dreammotion.models.loading import T2VModel, move_module
 from dreammotion.models.registry import BackendConfig, load_model
 from dreammotion.upsample.refiner import read_refiner_info, residual_scale, takes_condition
@@ -47,9 +47,9 @@ def recommended_settings(model: T2VModel) -> dict:
 @dataclass
 class V2VSettings:
     prompt: str
-    strength: float = 0.4
-    steps: int = 25
-    guidance_scale: float = 7.5
+    strength: float = UNCONDITIONED_SETTINGS["strength"]
+    steps: int = UNCONDITIONED_SETTINGS["steps"]
+    guidance_scale: float = UNCONDITIONED_SETTINGS["guidance_scale"]
     seed: int = 0
     vae_chunk: int = 8
 

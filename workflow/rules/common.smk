@@ -12,7 +12,10 @@ from snakemake.utils import validate
 
 from dreammotion.edit.config import merged_settings, sdedit_settings
 from dreammotion.layout import Layout
+from dreammotion.records import DEFAULT_METHOD
 from dreammotion.tables.run_summary import Job, summarise_run
+from dreammotion.upsample.config import config_from_dict as upsample_config_from_dict
+from dreammotion.upsample.resize import target_size
 from dreammotion.validate import ConfigSources, check_config, check_run, clip_frames, print_notes
 
 CONFIG_SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
@@ -36,6 +39,7 @@ DM = f"{PYTHON} -m dreammotion"
 RESULTS = config["results"]
 LAYOUT = Layout(RESULTS)  # every path under results/ (dreammotion.layout)
 MANIFEST = CHECKED.rows
+UPSAMPLE = upsample_config_from_dict(config["upsample"], "(the config's upsample section)")
 ROWS = {row.id: row for row in MANIFEST}
 VIDEOS = {row.video_key: row.video_path for row in MANIFEST}
 TABLE_FILES = ["summary.csv", "summary.md", "edits.csv", "edits.md", "edits.tex", "variants.csv", "variants.md", "variants.tex"]
@@ -97,7 +101,7 @@ def edit_settings(variant, row_id):
 
 
 def variant_method(variant):
-    return config["variants"][variant].get("method", "dreammotion")
+    return config["variants"][variant].get("method", DEFAULT_METHOD)
 
 
 def edit_batches():
@@ -170,9 +174,9 @@ def edit_dir(variant, row_id):
 
 
 def final_video(variant, row_id):
-    if config["upsample"]["method"] == "none":
-        return LAYOUT.edit_file(variant, row_id, "video.mp4")
-    return LAYOUT.upsampled_file(variant, row_id, "video.mp4")
+    if UPSAMPLE.method == "none":
+        return LAYOUT.edit_video(variant, row_id)
+    return LAYOUT.upsampled_video(variant, row_id)
 
 
 def all_targets(variants=None):
@@ -181,7 +185,7 @@ def all_targets(variants=None):
     for variant in variants:
         for row in MANIFEST:
             targets += [
-                LAYOUT.edit_file(variant, row.id, "compare.mp4"),
+                LAYOUT.edit_compare(variant, row.id),
                 final_video(variant, row.id),
                 LAYOUT.metrics(variant, row.id),
             ]
@@ -216,7 +220,7 @@ def metrics_inputs(wc):
     row = ROWS[wc.id]
     inputs = {
         "input_frames": LAYOUT.frames(row.video_key),
-        "edit_frames": LAYOUT.edit_file(wc.variant, wc.id, "frames"),
+        "edit_frames": LAYOUT.edit_frames(wc.variant, wc.id),
         "masks": LAYOUT.masks(row.video_key, row.mask_key),
         "info": LAYOUT.edit_record(wc.variant, wc.id),
     }
@@ -224,9 +228,9 @@ def metrics_inputs(wc):
         inputs["ground_truth"] = LAYOUT.ground_truth(row.id)
     if row.ground_truth_masks_path is not None:
         inputs["gt_masks"] = row.ground_truth_masks_path
-    if config["upsample"]["method"] != "none":
+    if UPSAMPLE.method != "none":
         # The cascade's clip is measured in the same record (dreammotion.metrics.upsampled).
-        inputs["upsampled_frames"] = LAYOUT.upsampled_file(wc.variant, wc.id, "frames")
+        inputs["upsampled_frames"] = LAYOUT.upsampled_frames(wc.variant, wc.id)
         if row.ground_truth_upsampled_path is not None:
             inputs["gt_upsampled"] = LAYOUT.ground_truth_upsampled(row.id)
     return inputs
@@ -257,12 +261,9 @@ def frames_settings(height=None, width=None):
 
 
 def upsampled_size():
-    """(height, width) of the cascade's output: upsample.height/width where set, else the frames'
-    size times upsample.scale (as dreammotion.upsample.resize.target_size computes it)."""
-    settings = config["upsample"]
-    if settings["height"] is not None:
-        return settings["height"], settings["width"]
-    return config["frames"]["height"] * settings["scale"], config["frames"]["width"] * settings["scale"]
+    """(height, width) of the cascade's output, as the upsample stage computes it."""
+    return target_size(config["frames"]["height"], config["frames"]["width"], UPSAMPLE.scale,
+                       target_height=UPSAMPLE.height, target_width=UPSAMPLE.width)
 
 
 def upsample_model_option(for_jobs=False):
@@ -270,39 +271,14 @@ def upsample_model_option(for_jobs=False):
 
     for_jobs: the folder as found (see model_job_arg); otherwise as the config writes it.
     """
-    settings = config["upsample"]
-    if not settings["pretrained"]:
+    model = UPSAMPLE.model_settings()
+    if model is None:
         return ""
-    model = {key: config["model"][key] for key in ("backend", "device", "dtype")}
-    model.update({key: settings[key] for key in ("revision", "variant") if settings.get(key)})
+    model.update({key: config["model"][key] for key in ("backend", "device", "dtype")})
     found = CHECKED.upsample_model
-    model["pretrained"] = found.pretrained if (for_jobs and found) else settings["pretrained"]
+    if for_jobs and found:
+        model["pretrained"] = found.pretrained
     return f"--model {as_arg(model)}"
-
-
-def v2v_options():
-    """--strength / --steps / --guidance-scale for the values the config sets; the others are the
-    second stage's own recommendation (dreammotion.upsample.v2v.recommended_settings)."""
-    settings = config["upsample"]
-    flags = {"strength": "--strength", "steps": "--steps", "guidance_scale": "--guidance-scale"}
-    return " ".join(f"{flag} {settings[key]}" for key, flag in flags.items() if settings.get(key) is not None)
-
-
-def upsample_options():
-    """Optional settings (proposed schema keys; absent keys keep the CLI defaults)."""
-    settings = config["upsample"]
-    options = []
-    if settings.get("height") and settings.get("width"):
-        options.append(f"--height {int(settings['height'])} --width {int(settings['width'])}")
-    if settings.get("cpu_offload"):
-        options.append("--cpu-offload")
-    if settings.get("vae_chunk"):
-        options.append(f"--vae-chunk {int(settings['vae_chunk'])}")
-    if settings.get("interpolation_model"):
-        options.append(f"--interpolation-model {shlex.quote(str(settings['interpolation_model']))}")
-    if settings.get("interpolation_substitute"):
-        options.append(f"--interpolation-substitute {shlex.quote(settings['interpolation_substitute'])}")
-    return " ".join(options)
 
 
 def table_inputs(variants):
@@ -311,7 +287,7 @@ def table_inputs(variants):
 
 def run_jobs(variants):
     return [
-        Job(row.id, v, row.video_key, row.mask_key, row.source_prompt, row.target_prompt)
+        Job(row.id, v, row.video_key, row.mask_key, row.source_prompt, row.target_prompt, variant_method(v))
         for v in variants
         for row in MANIFEST
     ]
@@ -355,13 +331,13 @@ def panel_inputs(wc):
     inputs = {
         "input_frames": LAYOUT.frames(row.video_key),
         "masks": LAYOUT.masks(row.video_key, row.mask_key),
-        "edit_frames": LAYOUT.edit_file(wc.variant, wc.id, "frames"),
+        "edit_frames": LAYOUT.edit_frames(wc.variant, wc.id),
         "log_csv": LAYOUT.edit_log(wc.variant, wc.id),
         "edit_json": LAYOUT.edit_record(wc.variant, wc.id),
     }
-    if config["upsample"]["method"] != "none":
-        inputs["upsampled_frames"] = LAYOUT.upsampled_file(wc.variant, wc.id, "frames")
-        inputs["upsample_json"] = LAYOUT.upsampled_file(wc.variant, wc.id, "upsample.json")
+    if UPSAMPLE.method != "none":
+        inputs["upsampled_frames"] = LAYOUT.upsampled_frames(wc.variant, wc.id)
+        inputs["upsample_json"] = LAYOUT.upsample_record(wc.variant, wc.id)
     inputs["metrics_json"] = LAYOUT.metrics(wc.variant, wc.id)
     if row.ground_truth is not None:
         inputs["ground_truth"] = LAYOUT.ground_truth(row.id)

@@ -108,9 +108,9 @@ rule decode:
         latents=rules.edit.output.latents,
         frames=lambda wc: row_inputs(wc)["frames"],
     output:
-        frames=directory(LAYOUT.edit_file("{variant}", "{id}", "frames")),
-        video=LAYOUT.edit_file("{variant}", "{id}", "video.mp4"),
-        compare=LAYOUT.edit_file("{variant}", "{id}", "compare.mp4"),
+        frames=directory(LAYOUT.edit_frames("{variant}", "{id}")),
+        video=LAYOUT.edit_video("{variant}", "{id}"),
+        compare=LAYOUT.edit_compare("{variant}", "{id}"),
     log:
         LAYOUT.log("decode", variant="{variant}", id="{id}"),
     params:
