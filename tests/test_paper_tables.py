@@ -112,6 +112,7 @@ def test_unknown_variant_and_unlabelled_rows(records):
 def test_write_paper_tables_writes_three_formats(tmp_path, records):
     paths = paper.write_paper_tables(records, tmp_path / "out", paper.paper_settings('{"table1": ["dreammotion", "sds"]}'))
     assert sorted(p.rsplit("/", 1)[1] for p in paths) == sorted(f"table{n}.{f}" for n in (1, 3) for f in ("csv", "md", "tex"))
+    assert sorted(paper.PAPER_TABLE_FILES) == sorted(p.rsplit("/", 1)[1] for p in paths)  # what the rules declare
     with open(tmp_path / "out" / "table1.csv", newline="") as handle:
         assert [r["variant"] for r in csv.DictReader(handle)] == ["dreammotion", "dreammotion", "sds", "sds"]
     markdown = (tmp_path / "out" / "table1.md").read_text()

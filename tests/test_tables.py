@@ -61,6 +61,7 @@ def test_written_tables_csv_markdown_latex(tmp_path, records):
     names = sorted(p.rsplit("/", 1)[1] for p in paths)
     assert names == ["edits.csv", "edits.md", "edits.tex", "summary.csv", "summary.md", "summary_settings.csv",
                      "variants.csv", "variants.md", "variants.tex"]
+    assert sorted(aggregate.TABLE_FILES) == names  # what the workflow's rules declare
     out = tmp_path / "tables"
 
     variants = list(csv.DictReader(io.StringIO((out / "variants.csv").read_text())))

@@ -375,6 +375,11 @@ def summary_markdown(records: list[dict]) -> str:
     return "\n".join(parts)
 
 
+# What write_tables writes, by file name (the workflow's rules declare them as outputs).
+TABLE_FILES = ("summary.csv", "summary.md", "summary_settings.csv", "edits.csv", "edits.md", "edits.tex",
+               "variants.csv", "variants.md", "variants.tex")
+
+
 def write_tables(records: list[dict], out_dir: str | Path) -> list[str]:
     """Write summary.{csv,md}, summary_settings.csv, edits.{csv,md,tex}, variants.{csv,md,tex}; returns the paths."""
     from dreammotion.tables.formats import to_csv

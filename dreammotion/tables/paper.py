@@ -256,6 +256,10 @@ def legend_lines(columns: list[ChosenColumn], models: list[str], suites: int, ca
     return lines
 
 
+# What write_paper_tables writes, by file name.
+PAPER_TABLE_FILES = tuple(f"{table}.{fmt}" for table in ("table1", "table3") for fmt in ("csv", "md", "tex"))
+
+
 def write_paper_tables(records: list[dict], out_dir: str | Path, settings: dict) -> list[str]:
     """Write table1.{csv,md,tex} and table3.{csv,md,tex} into `out_dir`; returns the paths."""
     from dreammotion.tables.formats import to_markdown

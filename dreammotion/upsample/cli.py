@@ -20,7 +20,7 @@ from dreammotion.upsample.config import UpsampleConfig, load_config
 from dreammotion.upsample.interpolate import SUBSTITUTES, make_interpolator
 from dreammotion.upsample.pipeline import UPSAMPLE_METHODS, upsample_clip
 from dreammotion.upsample.resize import target_size
-from dreammotion.upsample.v2v import V2VSettings, load_second_stage, recommended_settings
+from dreammotion.upsample.v2v import UNCONDITIONED_SETTINGS, V2VSettings, load_second_stage, recommended_settings
 from dreammotion.utils.atomic import atomic_dir, write_json
 from dreammotion.utils.devices import resolve_device, select_gpu_for_job
 
@@ -49,11 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "or just a hub id / folder (default: the config's pretrained, revision, variant); "
                         "required by v2v, optional SR model of interpolate+sr")
     p.add_argument("--prompt", default=None, help="target prompt of the edit (conditions the v2v pass)")
+    u = UNCONDITIONED_SETTINGS
     p.add_argument("--strength", type=float, default=None,
                    help="fraction of the schedule the v2v pass re-noises to (default: the model's recommendation, "
-                        "its second_stage.json, else 0.4)")
-    p.add_argument("--steps", type=int, default=None, help="DDIM steps over the full schedule (default: as --strength; 25)")
-    p.add_argument("--guidance-scale", type=float, default=None, help="default: as --strength; 7.5")
+                        f"its second_stage.json, else {u['strength']})")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"DDIM steps over the full schedule (default: as --strength; {u['steps']})")
+    p.add_argument("--guidance-scale", type=float, default=None, help=f"default: as --strength; {u['guidance_scale']}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vae-chunk", type=int, default=None, help=f"frames per VAE call (memory; default {d.vae_chunk})")
     p.add_argument("--cpu-offload", action="store_true", default=None,

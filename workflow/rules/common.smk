@@ -13,6 +13,8 @@ from snakemake.utils import validate
 from dreammotion.edit.config import merged_settings, sdedit_settings
 from dreammotion.layout import Layout
 from dreammotion.records import DEFAULT_METHOD
+from dreammotion.tables.aggregate import TABLE_FILES
+from dreammotion.tables.paper import PAPER_TABLE_FILES
 from dreammotion.tables.run_summary import Job, summarise_run
 from dreammotion.upsample.config import config_from_dict as upsample_config_from_dict
 from dreammotion.upsample.resize import target_size
@@ -42,7 +44,6 @@ MANIFEST = CHECKED.rows
 UPSAMPLE = upsample_config_from_dict(config["upsample"], "(the config's upsample section)")
 ROWS = {row.id: row for row in MANIFEST}
 VIDEOS = {row.video_key: row.video_path for row in MANIFEST}
-TABLE_FILES = ["summary.csv", "summary.md", "edits.csv", "edits.md", "edits.tex", "variants.csv", "variants.md", "variants.tex"]
 REPORTED_TABLES = ("summary.csv", "summary.md", "variants.csv")
 MASKS = {(row.video_key, row.mask_key): row.mask for row in MANIFEST}
 

@@ -2,10 +2,9 @@
 report: "../report/workflow.rst"
 
 
-# The tables `dreammotion tables` writes: common.smk's TABLE_FILES and the settings of each edit.
-SUMMARY_FILES = TABLE_FILES + ["summary_settings.csv"]
-# The paper-form tables of the benchmark (dreammotion.tables.paper): Table 1 (methods), Table 3 (ablations).
-PAPER_TABLE_FILES = [f"{table}.{fmt}" for table in ("table1", "table3") for fmt in ("csv", "md", "tex")]
+# The tables `dreammotion tables` writes (dreammotion.tables.aggregate.TABLE_FILES) and, for the benchmark,
+# the paper-form ones (dreammotion.tables.paper.PAPER_TABLE_FILES: Table 1, methods; Table 3, ablations).
+SUMMARY_FILES = list(TABLE_FILES)
 
 
 rule run_tables:
@@ -30,7 +29,7 @@ rule tables:
     "4. Benchmark") besides what the default target's jobs put there.
     """
     input:
-        tables=[LAYOUT.benchmark_table(name) for name in SUMMARY_FILES + PAPER_TABLE_FILES],
+        tables=[LAYOUT.benchmark_table(name) for name in SUMMARY_FILES + list(PAPER_TABLE_FILES)],
         page=LAYOUT.report_file("benchmark/benchmark.html"),
     localrule: True
 
@@ -40,7 +39,7 @@ rule benchmark_tables:
     input:
         metrics=table_inputs(list(config["variants"])),
     output:
-        [benchmark_output(name) for name in SUMMARY_FILES + PAPER_TABLE_FILES],
+        [benchmark_output(name) for name in SUMMARY_FILES + list(PAPER_TABLE_FILES)],
     log:
         LAYOUT.log("benchmark_tables"),
     params:
