@@ -12,7 +12,6 @@ def sample_std(values: Iterable[float]) -> float | None:
     """Standard deviation with Bessel's correction (ddof = 1); None for fewer than two values, or when
     the spread is undefined (an infinite value)."""
     values = [float(v) for v in values]
-    if len(values) < 2:
+    if len(values) < 2 or not all(math.isfinite(v) for v in values):
         return None
-    std = float(np.std(values, ddof=1))
-    return std if math.isfinite(std) else None
+    return float(np.std(values, ddof=1))
