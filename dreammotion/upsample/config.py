@@ -9,7 +9,7 @@ so ``config/README.md`` (generated from the workflow schema) documents these def
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from dreammotion.errors import InputError
 from dreammotion.upsample.interpolate import SUBSTITUTES
@@ -92,5 +92,3 @@ def load_config(text_or_path: str | None, overrides: dict | None = None) -> Upsa
         raise InputError(f"upsample config {source} must be a JSON object, not {type(data).__name__}")
     return config_from_dict(data, source, overrides)
 
-
-FIELDS = tuple(f.name for f in fields(UpsampleConfig))
