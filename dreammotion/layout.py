@@ -24,6 +24,7 @@ FAILURE_RECORDS = {
     "encode": "failures/videos/{video}.encode.json",
     "ground_truth_frames": "failures/ground_truth/{id}.json",
     "ground_truth_upsampled_frames": "failures/ground_truth_upsampled/{id}.json",
+    "ground_truth_interpolated_frames": "failures/ground_truth_interpolated/{id}.json",
     "edit": "failures/{variant}/{id}.edit.json",
     "edit_batch": "failures/{variant}/{batch}.edit_batch.json",
     "decode": "failures/{variant}/{id}.decode.json",
@@ -43,6 +44,7 @@ LOGS = {
     "encode": "logs/encode/{video}.log",
     "ground_truth_frames": "logs/ground_truth/{id}.log",
     "ground_truth_upsampled_frames": "logs/ground_truth_upsampled/{id}.log",
+    "ground_truth_interpolated_frames": "logs/ground_truth_interpolated/{id}.log",
     "edit": "logs/edit/{variant}/{id}.log",
     "edit_batch": "logs/edit_batch/{variant}/{batch}.log",
     "decode": "logs/decode/{variant}/{id}.log",
@@ -58,8 +60,8 @@ LOGS = {
 # The jobs that a row's edit passes through before its metrics record exists, downstream first: the
 # run summary of a failed run looks for their failure records in this order (the first it finds is
 # the reason the row has no metrics).
-ROW_JOBS = ("metrics", "ground_truth_frames", "ground_truth_upsampled_frames", "upsample", "decode", "edit", "masks",
-            "encode", "frames")
+ROW_JOBS = ("metrics", "ground_truth_frames", "ground_truth_upsampled_frames", "ground_truth_interpolated_frames",
+            "upsample", "decode", "edit", "masks", "encode", "frames")
 
 
 GPU_LOCKS = ".gpu-locks"  # under results/: the stages' --gpu-lock-dir default is results/GPU_LOCKS
@@ -159,6 +161,11 @@ class Layout:
     def ground_truth_upsampled(self, edit_id: str) -> str:
         """The true edited clip of a synthetic row at the cascade's output resolution (a folder)."""
         return self._path(f"ground_truth_upsampled/{edit_id}")
+
+    def ground_truth_interpolated(self, edit_id: str) -> str:
+        """The true edited clip of a synthetic row at the cascade's output resolution and the frame rate of
+        its temporal interpolation (upsample.method interpolate+sr; a folder)."""
+        return self._path(f"ground_truth_interpolated/{edit_id}")
 
     def report_dir(self, variant: str, edit_id: str) -> str:
         """The report's panel of one edit: panel.gif, panel.mp4, panel.html, loss.png."""

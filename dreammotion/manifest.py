@@ -24,7 +24,7 @@ import yaml
 
 from dreammotion.errors import InputError
 
-INTEGER_FIELDS = {"seed", "iterations"}
+INTEGER_FIELDS = {"seed", "iterations", "ground_truth_interpolation_factor"}
 NUMBER_FIELDS = {"lr", "guidance_scale", "lambda_s", "lambda_t"}
 OVERRIDE_FIELDS = ("iterations", "lr", "guidance_scale", "lambda_s", "lambda_t")
 MASK_UNITS = ("frames", "source")
@@ -49,6 +49,9 @@ class ManifestRow:
     ground_truth_path: str | None = None
     ground_truth_masks_path: str | None = None  # the ground truth's object masks, as the workflow names them
     ground_truth_upsampled_path: str | None = None  # the ground truth at the cascade's resolution, likewise
+    # the ground truth of interpolate+sr: the cascade's resolution at k times the frame rate, and its k
+    ground_truth_interpolated_path: str | None = None
+    ground_truth_interpolation_factor: int | None = None
     edit_kind: str | None = None  # label: colour, texture, background, shape (synthetic suite)
     suite: str | None = None  # label of the suite the row belongs to (e.g. seed0)
     file: str = ""  # the manifest, for messages
@@ -212,6 +215,17 @@ def load_manifest(
                 raise InputError(f"{where}, field 'ground_truth_upsampled': given without a ground_truth")
             _video_or_folder(base / record["ground_truth_upsampled"], f"{where}, field 'ground_truth_upsampled'")
             ground_truth_upsampled_path = workflow_path(record["ground_truth_upsampled"], base, workdir)
+        ground_truth_interpolated_path, interpolation_factor = None, record.get("ground_truth_interpolation_factor")
+        if "ground_truth_interpolated" in record:
+            if ground_truth is None:
+                raise InputError(f"{where}, field 'ground_truth_interpolated': given without a ground_truth")
+            if interpolation_factor is None:
+                raise InputError(f"{where}, field 'ground_truth_interpolation_factor': empty, but ground_truth_interpolated "
+                                 "needs the factor k it was made at (its frame i * k is the true frame i)")
+            _video_or_folder(base / record["ground_truth_interpolated"], f"{where}, field 'ground_truth_interpolated'")
+            ground_truth_interpolated_path = workflow_path(record["ground_truth_interpolated"], base, workdir)
+        elif interpolation_factor is not None:
+            raise InputError(f"{where}, field 'ground_truth_interpolation_factor': given without a ground_truth_interpolated")
 
         mask = record.get("mask", default_mask)
         # Keys hash the paths as written (relative to the manifest), so that outputs keep their
@@ -240,6 +254,8 @@ def load_manifest(
                 ground_truth_path=workflow_path(record["ground_truth"], base, workdir) if ground_truth else None,
                 ground_truth_masks_path=ground_truth_masks_path,
                 ground_truth_upsampled_path=ground_truth_upsampled_path,
+                ground_truth_interpolated_path=ground_truth_interpolated_path,
+                ground_truth_interpolation_factor=interpolation_factor,
                 edit_kind=record.get("edit_kind"),
                 suite=record.get("suite"),
                 file=str(path),

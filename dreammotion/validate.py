@@ -530,6 +530,7 @@ def check_run(
     window = model_window(model.pretrained, model.folder)
     problems = check_edit_settings(config, rows, sources, model_window=window)
     notes += window_notes(config, model, window)
+    notes += interpolated_truth_notes(config, rows)
     upsample_model = None
     if config["upsample"].get("pretrained") and config["upsample"]["method"] != "none":
         upsample_model = locate_model(config["upsample"]["pretrained"], where=sources.where("upsample.pretrained"),
@@ -562,6 +563,31 @@ def window_notes(config: dict, model: ModelFiles, window: int | None) -> list[st
         return []
     return [f"edit.window is auto but {model.written} states no window (no 'frames' in its training.json, not a "
             "known hub model): each clip is edited whole; set edit.window to the model's frame count for long clips"]
+
+
+def interpolated_truth_notes(config: dict, rows: list[ManifestRow]) -> list[str]:
+    """Warnings for rows whose upsampled ground-truth metrics will read missing under interpolate+sr by k:
+    a ground truth at another factor, or only at the edit's frame rate (k > 1). Not errors: the run and the
+    other metrics are fine, and each record says why, with the frame counts."""
+    upsample = config["upsample"]
+    if upsample["method"] != "interpolate+sr":
+        return []
+    k = upsample["interpolation_factor"]
+    other_k = [f"{r.id} (line {r.line}, k = {r.ground_truth_interpolation_factor})" for r in rows
+               if r.ground_truth_interpolated_path is not None and r.ground_truth_interpolation_factor != k]
+    edit_rate = [f"{r.id} (line {r.line})" for r in rows
+                 if k > 1 and r.ground_truth_interpolated_path is None and r.ground_truth_upsampled_path is not None]
+    notes = []
+    if other_k:
+        notes.append(f"warning: upsample.interpolation_factor is {k}, but the ground_truth_interpolation_factor of "
+                     f"{', '.join(other_k)} in {rows[0].file} is another: their upsampled_gt_* and lanczos_gt_* "
+                     "will read missing (the frame counts differ)")
+    if edit_rate:
+        notes.append(f"warning: upsample.method is interpolate+sr by {k}, but {', '.join(edit_rate)} in {rows[0].file} "
+                     "have no ground_truth_interpolated (only the edit-rate ground_truth_upsampled): their upsampled_gt_* "
+                     "and lanczos_gt_* will read missing; the synthetic suite writes it "
+                     "(python -m dreammotion.synthetic.suite --interpolation-factor K)")
+    return notes
 
 
 def print_notes(notes: Iterable[str], stream=None) -> None:

@@ -4,6 +4,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dreammotion.edit.windows import Windows
@@ -47,6 +48,18 @@ def test_shifted_run_prices_the_border_position_of_the_same_frame(seams):
     assert len(drops) == len(WINDOWS.borders()) and set(drops) == {1.0}
     summary = seams.summarise([edit], WINDOWS)
     assert summary["joint_border_cost_db"]["mean"] == 1.0 and summary["joint_minus_naive_border_db"] == -1.0
+    # The control (frames off the borders in both runs) sees no cost here: only the border frames differ.
+    control = summary["joint_interior_control_db"]
+    assert control["mean"] == 0.0 and control["worst"] == 0.0 and control["frames"] > 0
+
+
+def test_interior_control_carries_the_run_to_run_noise(seams):
+    # Noise that is the same everywhere shows in the control as much as at the borders: no seam.
+    rng = np.random.default_rng(0)
+    joint, shifted = list(30 + rng.normal(0, 0.5, 32)), list(30 + rng.normal(0, 0.5, 32))
+    edit = {"clip": 0, "source_psnr": 10.0, "joint": route(joint), "shifted": route(shifted)}
+    summary = seams.summarise([edit], WINDOWS)
+    assert summary["joint_interior_control_db"]["std"] > 0.2 and summary["joint_border_cost_db"]["std"] > 0.2
 
 
 def test_merge_refuses_runs_of_other_settings_or_the_same_clip(seams, tmp_path):

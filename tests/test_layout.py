@@ -39,16 +39,18 @@ def test_every_rule_builds_its_command_with_the_failure_record_helper():
         assert text.count("**dm_params(") == shells, f"{smk.name}: a rule's params do not come from dm_params"
 
 
-@pytest.mark.parametrize("batch_size", [1, 2])
-def test_rules_and_run_summary_agree_on_every_failure_path(tmp_path, tiny_model_dir, batch_size):
-    """Dry-run the workflow (upsampling on, a row with ground truth at both sizes; edits one job per row, or both rows in
-    one batch job): every failure record a row's jobs write is one the run summary looks for, and each it
-    looks for is written by a job of the row. (A batch job that fails writes its rows' edit records.)"""
-    rows = ("id,video,source_prompt,target_prompt,mask,seed,ground_truth,ground_truth_upsampled\n"
-            'red2blue,clips/red square,a red square,a blue square,"box=1,3,11,11@0",1,clips/green,clips/green\n'
-            "green2red,clips/green,a green square,a red square,none,2,,\n")
+@pytest.mark.parametrize("method,batch_size", [("resize", 1), ("resize", 2), ("interpolate+sr", 1)])
+def test_rules_and_run_summary_agree_on_every_failure_path(tmp_path, tiny_model_dir, method, batch_size):
+    """Dry-run the workflow (upsampling on, a row with ground truth at both sizes and at the interpolated rate;
+    edits one job per row, or both rows in one batch job): every failure record a row's jobs write is one the
+    run summary looks for, and each it looks for is written by a job of the row, but for the ground truths the
+    row lacks or the method does not use. (A batch job that fails writes its rows' edit records.)"""
+    rows = ("id,video,source_prompt,target_prompt,mask,seed,ground_truth,ground_truth_upsampled,"
+            "ground_truth_interpolated,ground_truth_interpolation_factor\n"
+            'red2blue,clips/red square,a red square,a blue square,"box=1,3,11,11@0",1,clips/green,clips/green,clips/green,2\n'
+            "green2red,clips/green,a green square,a red square,none,2,,,,\n")
     work = make_project(tmp_path, tiny_model_dir, rows=rows,
-                        extra_config={"upsample": {"method": "resize"}, "edit_batch_size": batch_size})
+                        extra_config={"upsample": {"method": method}, "edit_batch_size": batch_size})
     dry = snakemake(work, "-n", "-p", "--forceall")
     written = set()
     for line in (dry.stdout + dry.stderr).splitlines():
@@ -65,7 +67,11 @@ def test_rules_and_run_summary_agree_on_every_failure_path(tmp_path, tiny_model_
                 if not re.search(r"\.(panel|edit_batch)\.json$|failures/(tables|report)/", str(path))}
     assert any(str(path).endswith(".edit_batch.json") for path in written) == (batch_size > 1)
     missing = looked_for - written
-    # green2red has no ground truth: the summary may look for records no job of that row writes
+    # green2red has no ground truth, and each method uses one of red2blue's two upsampled ones: the summary
+    # may look for records no job of that row writes
+    unused = "ground_truth_upsampled" if method == "interpolate+sr" else "ground_truth_interpolated"
     assert missing == {Path("results/failures/ground_truth/green2red.json"),
-                       Path("results/failures/ground_truth_upsampled/green2red.json")}, missing
+                       Path("results/failures/ground_truth_upsampled/green2red.json"),
+                       Path("results/failures/ground_truth_interpolated/green2red.json"),
+                       Path(f"results/failures/{unused}/red2blue.json")}, missing
     assert row_jobs <= looked_for, row_jobs - looked_for

@@ -476,3 +476,96 @@ def test_cli_measures_the_upsampled_clip_in_the_same_record(tmp_path, tiny_clip)
     assert record["inputs"]["upsampled_ground_truth"] == str(tmp_path / "gt_up")
     assert main(base + ["--upsampled-ground-truth", str(tmp_path / "gt_up"), "--out", str(tmp_path / "n.json")]) == 1
     assert not (tmp_path / "n.json").exists()
+
+
+def test_keyframe_route_is_measured_against_the_truth_at_the_interpolated_frame_rate():
+    """interpolate+sr by k makes (F - 1) * k + 1 frames: against the true clip at k times the frame rate it gets
+    numbers, keyframes and in-betweens apart, with the interpolated clip resized as its Lanczos baseline; an
+    edit-rate truth or a truth of another k reads missing, with both frame counts and why."""
+    from dreammotion.metrics.groundtruth import psnr_per_frame
+    from dreammotion.metrics.upsampled import KeyframeRoute, compute_upsampled_metrics
+    from dreammotion.synthetic import ClipSpec, render
+    from dreammotion.upsample import interpolate_frames, make_interpolator, resize_frames
+
+    spec, k = ClipSpec(), 2
+    edit = render(spec, 32)[0]
+    interpolated = interpolate_frames(edit, k, make_interpolator(substitute="linear"))
+    truth = render(spec, 64, 15, frame_rate_factor=k)[0]  # frame 2i is the true 64x64 frame i
+    # a second stage off by +-4 on the keyframes and +-8 on the in-betweens
+    amplitude = np.where(np.arange(15) % k == 0, 4, 8)[:, None, None, None]
+    upsampled = (truth.astype(int) + plus_minus_noise(truth.shape, 1) * amplitude).astype(np.uint8)
+    config, no_clip = load_config(None), MetricUnavailable("no CLIP model configured")
+    route = KeyframeRoute(interpolated, k)
+    results = compute_upsampled_metrics(edit, upsampled, truth, "p", None, no_clip, config, route)
+    psnr = results["upsampled_gt_psnr"]
+    assert psnr["status"] == "ok" and len(psnr["per_frame"]) == 15 and psnr["interpolation_factor"] == k
+    assert psnr["keyframes"] == pytest.approx(20 * math.log10(255 / 4), abs=1e-9)
+    assert psnr["in_betweens"] == pytest.approx(20 * math.log10(255 / 8), abs=1e-9)
+    assert results["upsampled_gt_ssim"]["status"] == "ok" and results["upsampled_gt_ssim"]["keyframes"] is not None
+    lanczos = results["lanczos_gt_psnr"]
+    assert "interpolated clip" in lanczos["compared"]
+    assert lanczos["value"] == pytest.approx(np.mean(psnr_per_frame(resize_frames(interpolated, 64, 64), truth)))
+    # its keyframes are the edit's own frames resized: the baseline of the other methods, frame for frame
+    assert lanczos["keyframes"] == pytest.approx(np.mean(psnr_per_frame(resize_frames(edit, 64, 64), render(spec, 64)[0])))
+
+    cases = {"the edit's frame rate": (render(spec, 64)[0], "8 frames of 64x64 px", "ground_truth_interpolated"),
+             "k = 3": (render(spec, 64, 22, frame_rate_factor=3)[0], "22 frames of 64x64 px",
+                       "ground_truth_interpolation_factor is 3, not upsample.interpolation_factor 2")}
+    for case, (wrong_truth, sizes, why) in cases.items():
+        wrong = compute_upsampled_metrics(edit, upsampled, wrong_truth, "p", None, no_clip, config, route)
+        for name in ("upsampled_gt_psnr", "upsampled_gt_ssim", "lanczos_gt_psnr", "lanczos_gt_ssim"):
+            reason = wrong[name]["reason"] or ""
+            assert wrong[name]["status"] == "missing", (case, name, wrong[name])
+            assert "15 frames of 64x64 px" in reason and sizes in reason and why in reason, (case, name, reason)
+
+
+def test_cli_takes_the_keyframe_route_from_the_upsample_record(tmp_path, capsys):
+    """--upsample-json of an interpolate+sr run: the Lanczos baseline is its stages/interpolated resized (with
+    no SR model the cascade is that resize: the same numbers); without it the edit (8 frames) cannot be
+    compared with the 15-frame truth and reads missing; a record whose clips disagree is an error."""
+    import shutil
+
+    from dreammotion.cli import main
+    from dreammotion.synthetic import ClipSpec, render
+
+    spec = ClipSpec()
+    frames, masks = render(spec, 32)
+    for name in ("input", "edit", "gt"):
+        write_frames(frames, tmp_path / name)
+    write_frames(masks.astype(np.uint8) * 255, tmp_path / "masks")
+    (tmp_path / "edit.json").write_text(json.dumps({"runtime_s": 1.0, "peak_memory_mib": 1.0}))
+    write_frames(render(spec, 64, 15, frame_rate_factor=2)[0], tmp_path / "gt_interpolated")
+    up = tmp_path / "up"
+    assert main(["upsample", "--frames", str(tmp_path / "edit"), "--out-dir", str(up), "--method", "interpolate+sr",
+                 "--interpolation-factor", "2", "--scale", "2", "--no-progress"]) == 0
+    config = {"clip": {"pretrained": None}, "motion": {"tracker": "lucas-kanade"}}
+    base = ["metrics", "--input-frames", str(tmp_path / "input"), "--edit-frames", str(tmp_path / "edit"),
+            "--masks", str(tmp_path / "masks"), "--target-prompt", "a red circle", "--ground-truth", str(tmp_path / "gt"),
+            "--edit-json", str(tmp_path / "edit.json"), "--config", json.dumps(config),
+            "--upsampled-frames", str(up / "frames"), "--upsampled-ground-truth", str(tmp_path / "gt_interpolated")]
+    record_option = ["--upsample-json", str(up / "upsample.json")]
+
+    assert main(base + record_option + ["--out", str(tmp_path / "m.json")]) == 0
+    record = validate_record(json.loads((tmp_path / "m.json").read_text()), "m.json")
+    metrics = record["metrics"]
+    for name in ("upsampled_gt_psnr", "upsampled_gt_ssim", "lanczos_gt_psnr", "lanczos_gt_ssim"):
+        assert metrics[name]["status"] == "ok" and np.isfinite(metrics[name]["value"]), (name, metrics[name])
+    assert metrics["lanczos_gt_psnr"]["per_frame"] == metrics["upsampled_gt_psnr"]["per_frame"]  # the SR stage is Lanczos
+    assert metrics["upsampled_gt_psnr"]["interpolation_factor"] == 2
+    assert record["inputs"]["upsample_json"] == str(up / "upsample.json")
+
+    assert main(base + ["--out", str(tmp_path / "n.json")]) == 0
+    metrics = json.loads((tmp_path / "n.json").read_text())["metrics"]
+    assert metrics["upsampled_gt_psnr"]["status"] == "ok"  # the clip and the truth agree
+    assert metrics["lanczos_gt_psnr"]["status"] == "missing"
+    assert "the edit resized with Lanczos has 8 frames of 64x64 px, the upsampled ground truth 15 frames" in metrics["lanczos_gt_psnr"]["reason"]
+
+    (up / "stages" / "interpolated" / "00014.png").unlink()  # a record whose interpolated clip lost a frame
+    capsys.readouterr()
+    assert main(base + record_option + ["--out", str(tmp_path / "x.json")]) == 1
+    err = capsys.readouterr().err
+    assert f"upsample record {up / 'upsample.json'}: interpolate+sr by 2 of the edit's 8 frames of 32x32 px makes 15 frames" in err
+    assert "14 frames of 32x32 px" in err and not (tmp_path / "x.json").exists()
+    shutil.rmtree(up / "stages")
+    assert main(base + record_option + ["--out", str(tmp_path / "x.json")]) == 1
+    assert "stages_kept.interpolated" in capsys.readouterr().err

@@ -233,6 +233,25 @@ def test_compile_cache_round_trip_and_the_trainer_saves_it_once_after_the_first_
     assert saved == [cache]
 
 
+def test_layout_optimization_sets_inductors_switch_per_trainer_and_needs_a_compile(tmp_path, monkeypatch):
+    """--layout-optimization force overrides inductor's heuristic (which declines channels-last for the
+    UNet's graph); each trainer sets the process-wide switch, so a later "auto" trainer is not forced."""
+    import torch._inductor.config as inductor_config
+
+    monkeypatch.setattr(inductor_config, "force_layout_optimization", False)
+    monkeypatch.setattr(train, "compile_unet", lambda unet, mode: 0)  # the switch, not the compile
+    parser = __import__("argparse").ArgumentParser()
+    train.add_arguments(parser)
+    base = ["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "2", "--device", "cpu"]
+    train.PriorTrainer(parser.parse_args(base + ["--compile", "full", "--layout-optimization", "force"]),
+                       torch.device("cpu"))
+    assert inductor_config.force_layout_optimization is True
+    train.PriorTrainer(parser.parse_args(base + ["--compile", "full"]), torch.device("cpu"))
+    assert inductor_config.force_layout_optimization is False
+    with pytest.raises(ValueError, match="needs --compile"):
+        train.PriorTrainer(parser.parse_args(base + ["--layout-optimization", "force"]), torch.device("cpu"))
+
+
 def test_timestep_range_limits_the_sampled_timesteps():
     """--timestep-range 999 999: a one-step second stage trains only for the step it runs."""
     from types import SimpleNamespace
@@ -256,3 +275,24 @@ def test_timestep_range_limits_the_sampled_timesteps():
     assert train.check_timestep_range(None, 1000) is None and train.check_timestep_range([999, 999], 1000) == (999, 999)
     with pytest.raises(ValueError, match="--timestep-range 5 1000"):
         train.check_timestep_range([5, 1000], 1000)
+
+
+def test_every_throughput_variant_names_real_training_options():
+    """bench/prior/throughput.py's variants are argument overrides of the training loop: a misspelt key
+    or a value outside an option's choices fails here, not in a GPU call."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "bench" / "prior" / "throughput.py"
+    spec = importlib.util.spec_from_file_location("prior_throughput", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    parser = __import__("argparse").ArgumentParser()
+    train.add_arguments(parser)
+    actions = {a.dest: a for a in parser._actions}
+    assert set(bench.SETTINGS) <= set(actions)
+    for name, overrides in bench.VARIANTS:
+        for key, value in overrides.items():
+            assert key in actions, f"variant {name}: {key} is no option of dreammotion.prior.train"
+            choices = actions[key].choices
+            assert choices is None or value in choices, f"variant {name}: {key}={value!r} not in {choices}"

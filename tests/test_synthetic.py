@@ -15,6 +15,7 @@ from dreammotion.synthetic import (
     caption,
     coverage,
     edit_ground_truth,
+    frame_times,
     render,
     render_background_frames,
     render_batch_torch,
@@ -62,6 +63,39 @@ def test_object_moves_along_its_direction_at_both_sizes():
         ys7, xs7 = np.nonzero(masks[7])
         shift = np.array([xs7.mean() - xs.mean(), ys7.mean() - ys.mean()]) / size
         np.testing.assert_allclose(shift, [0.05 * 7 * np.sqrt(0.5)] * 2, atol=1.0 / size)
+
+
+# A square whose left edge lies exactly on a sample point in frame 5 (size chosen so that
+# 0.85 * size == centre - sample): the case that a slowed spec (speed / 3) gets wrong.
+EDGE_ON_A_SAMPLE = ClipSpec("square", "red", "gray", "plain", "right", 0.35, 0.5, 0.02003, 0.15734558823529404)
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3, 4])
+def test_the_clip_at_k_times_the_frame_rate_holds_the_clip_at_every_kth_frame(factor):
+    """The ground truth of interpolation by k: (F - 1) * k + 1 frames whose frame i * k is frame i, exactly."""
+    for spec in [EDGE_ON_A_SAMPLE, *_specs(6, seed=4)]:
+        for size in (32, 64):
+            fast, fast_masks = render(spec, size, 7 * factor + 1, frame_rate_factor=factor)
+            frames, masks = render(spec, size, 8)
+            assert fast.shape == (7 * factor + 1, size, size, 3)
+            np.testing.assert_array_equal(fast[::factor], frames)
+            np.testing.assert_array_equal(fast_masks[::factor], masks)
+    if factor > 1:  # the frames between are the motion's: neither neighbour
+        fast = render(EDGE_ON_A_SAMPLE, 32, 7 * factor + 1, frame_rate_factor=factor)[0]
+        assert not np.array_equal(fast[1], fast[0]) and not np.array_equal(fast[1], fast[factor])
+
+
+def test_slowing_the_spec_is_not_exact_and_bad_factors_are_rejected():
+    """Why render takes a frame-rate factor rather than a spec with speed / k: (speed / 3) * 15 is not
+    speed * 5 in floating point, and the edge on a sample point moves by a whole sample."""
+    k, spec = 3, EDGE_ON_A_SAMPLE
+    slowed = spec.replace(speed=spec.speed / k)
+    assert slowed.centre(5 * k) != spec.centre(5)
+    assert not np.array_equal(render(slowed, 32, 7 * k + 1)[0][::k], render(spec, 32, 8)[0])
+    assert frame_times(5, 2) == [0.0, 0.5, 1.0, 1.5, 2.0]
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="frame_rate_factor must be an integer >= 1"):
+            render(spec, 32, 4, frame_rate_factor=bad)
 
 
 def test_changing_colour_or_background_keeps_the_masks():

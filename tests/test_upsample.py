@@ -364,16 +364,14 @@ def test_refiner_target_is_the_residual_of_the_degraded_clips_resize(tmp_path):
     """With no noise augmentation, condition + target / residual_scale is the clean 64x64 clip: the
     model learns to take the resize of a degraded clip to the truth, not to re-add the degradation."""
     from dreammotion.prior import train
-    from dreammotion.prior.train_refiner import RefinerTrainer
+    from dreammotion.prior.train_refiner import RefinerTrainer, add_refiner_arguments
 
     parser = __import__("argparse").ArgumentParser()
     train.add_arguments(parser)
-    parser.add_argument("--condition-noise", type=float, default=0.0)
-    parser.add_argument("--condition-blur", type=float, default=1.0)
-    parser.add_argument("--condition-colour-shift", type=float, default=4.0)
-    parser.add_argument("--residual-scale", type=float, default=5.0)
+    add_refiner_arguments(parser)
     args = parser.parse_args(["--out", str(tmp_path / "m"), "--preset", "tiny", "--size", "64", "--batch", "3",
-                              "--device", "cpu", "--caption-dropout", "0"])
+                              "--device", "cpu", "--caption-dropout", "0", "--condition-noise", "0",
+                              "--condition-blur", "1", "--condition-colour-shift", "4"])
     trainer = RefinerTrainer(args, torch.device("cpu"))
     target, _, condition = trainer.batch()
     rebuilt = condition + target / args.residual_scale
@@ -382,6 +380,26 @@ def test_refiner_target_is_the_residual_of_the_degraded_clips_resize(tmp_path):
     clean, _, clean_condition = trainer.batch()
     torch.testing.assert_close(rebuilt, clean, rtol=0, atol=1e-5)
     assert not torch.allclose(condition, clean_condition, atol=1e-3)  # the condition was degraded
+
+
+def test_jittered_condition_moves_only_the_low_clips_object():
+    """--condition-shift / --condition-size-jitter draw the 32x32 object off the truth's geometry, as an
+    edit does; the 64x64 target and the background stay the truth's, and without them nothing changes."""
+    from dreammotion.prior.train_refiner import render_refiner_batch
+
+    def draw(shift, size_jitter):
+        return render_refiner_batch(np.random.default_rng(3), 6, 64, "cpu", 0.0, shift, size_jitter)
+
+    high, low, captions = draw(0.0, 0.0)
+    high_j, low_j, captions_j = draw(1.0, 0.1)
+    assert torch.equal(high, high_j) and captions == captions_j  # the same clips, the target untouched
+    assert torch.equal(draw(0.0, 0.0)[1], low)  # no jitter: the same condition as before the option existed
+    changed = (low_j != low).any(dim=1)  # (B, F, H, W)
+    assert changed.flatten(1).any(dim=1).all()  # every clip's object moved
+    # Only pixels near the object change: most of each clip is its (unchanged) background.
+    unchanged = (~changed).flatten(1).float().mean(dim=1)
+    assert (unchanged > 0.8).all()
+    assert (low_j - low).abs().max() > 50 and torch.equal(low_j, low_j.round())
 
 
 def test_refiner_strength_zero_returns_its_condition_exactly(tiny_refiner_dir):

@@ -53,10 +53,12 @@ def decode(model, latents) -> np.ndarray:
 SHIFT = 2  # frames by which the "shifted" route's clip starts later: half the stride of 8-frame windows overlapping by 4
 
 
-def draw_clip(seed: int, index: int, frames: int):
+def draw_clip(seed: int, index: int, frames: int, kind: str = "colour"):
     """Clip `index` of the bench (source and target specs): the index-th draw of one generator from `seed`,
-    so that a clip is the same whether it runs alone (--clips 2) or with others (--n 3)."""
+    so that a clip is the same whether it runs alone (--clips 2) or with others (--n 3). `kind`: the edit
+    (``dreammotion.synthetic.suite.EDIT_KINDS``; colour edits are drawn as before the option existed)."""
     from dreammotion.synthetic.render import OBJECT_COLOURS, colours_compatible, sample_spec
+    from dreammotion.synthetic.suite import random_edit
 
     from dreammotion.synthetic import render
 
@@ -64,8 +66,11 @@ def draw_clip(seed: int, index: int, frames: int):
     found = 0
     while True:
         source = sample_spec(rng, frames=frames + SHIFT)
-        colours = [c for c in OBJECT_COLOURS if c != source.colour and colours_compatible(c, source.background)]
-        target = source.replace(colour=str(rng.choice(colours)))
+        if kind == "colour":
+            colours = [c for c in OBJECT_COLOURS if c != source.colour and colours_compatible(c, source.background)]
+            target = source.replace(colour=str(rng.choice(colours)))
+        else:
+            target = random_edit(rng, source, kind)
         # Only clips whose object is in every frame: one that enters or leaves the frame (a fast object on a
         # long clip) has frames with nothing to edit, at 45+ dB, which say nothing about seams.
         if render(source, frames=frames + SHIFT)[1].any(axis=(1, 2)).all():
@@ -79,16 +84,17 @@ def seams(args) -> dict:
     from dreammotion.edit.windows import Windows, independent_windows
     from dreammotion.models import load_t2v
     from dreammotion.synthetic import caption, render
+    from dreammotion.synthetic.suite import edits_background
 
     model = load_t2v(args.model, device=args.device)
     windows = Windows.for_clip(args.frames, args.window, args.overlap)
     settings = {"iterations": args.iterations, "guidance_scale": args.guidance_scale, "lambda_s": 0.1, "lambda_t": 0.1,
                 "cross_window_tssm": not args.no_cross_window_tssm, "window_weighting": args.window_weighting,
-                "window_grid": args.window_grid}
+                "window_grid": args.window_grid, "edit_kind": args.kind}
     routes = args.routes
     edits = []
     for index in (args.clips if args.clips is not None else range(args.n)):
-        source, target = draw_clip(args.seed, index, args.frames)
+        source, target = draw_clip(args.seed, index, args.frames, args.kind)
         # SHIFT more frames of the same motion: the "shifted" route edits frames SHIFT.. of it (see below).
         all_frames, all_masks = render(source, frames=args.frames + SHIFT)
         all_truth, _ = render(target, frames=args.frames + SHIFT)
@@ -100,7 +106,8 @@ def seams(args) -> dict:
             first = SHIFT if route == "shifted" else 0
             clip = slice(first, first + args.frames)
             latents = model.encode_frames(torch.tensor(all_frames[clip]).permute(0, 3, 1, 2).float() / 127.5 - 1)
-            mask = torch.tensor(all_masks[clip], dtype=torch.float32)
+            # A background or texture edit's mask is everything but the object, as the suite's masks are.
+            mask = torch.tensor(~all_masks[clip] if edits_background(args.kind) else all_masks[clip], dtype=torch.float32)
             start = time.perf_counter()
             if route in ("joint", "shifted"):
                 config = EditConfig(seed=index, window=args.window, window_overlap=args.overlap, **settings)
@@ -169,28 +176,37 @@ def route_summary(records: list[dict], windows) -> dict:
     }
 
 
-def shift_drops(edits: list[dict], windows) -> list[float]:
+def shift_drops(edits: list[dict], windows, frames: str = "border") -> list[float]:
     """Per border frame of the joint route: its PSNR in the shifted run (where the same frame of the motion lies
     SHIFT frames further from the clip's start, off the window borders) minus its PSNR at the border. The frame,
     its content and its truth are the same in both; only where it sits in the windows (and the noise draws)
-    differ: > 0 is what sitting on a border costs."""
-    borders, _ = frame_classes(windows)
+    differ: > 0 is what sitting on a border costs.
+
+    frames="interior" is the control: the same difference for frames that are off the borders in both runs, so
+    only the noise draws differ. A border cost inside this spread is not a seam."""
+    borders, interior = frame_classes(windows)
     drops = []
     for e in edits:
-        for f in borders:
+        for f in (borders if frames == "border" else interior):
             g = f - SHIFT  # the same motion frame, in the shifted clip (whose windows start at its frame 0 too)
             if 0 <= g < windows.frames and g not in borders:
                 drops.append(e["shifted"]["psnr"][g] - e["joint"]["psnr"][f])
     return drops
 
 
+def _spread(values: list[float]) -> dict:
+    return {"mean": round(float(np.mean(values)), 2), "std": round(float(np.std(values)), 2),
+            "worst": round(float(np.max(values)), 2), "over_0.5db": int(sum(v > 0.5 for v in values)),
+            "frames": len(values)}
+
+
 def summarise(edits: list[dict], windows) -> dict:
     routes = [route for route in ("joint", "naive", "shifted") if all(route in e for e in edits)]
     summary = {route: route_summary([e[route] for e in edits], windows) for route in routes}
     if "joint" in routes and "shifted" in routes:
-        drops = shift_drops(edits, windows)
-        summary["joint_border_cost_db"] = {"mean": round(float(np.mean(drops)), 2), "worst": round(float(np.max(drops)), 2),
-                                           "over_0.5db": int(sum(d > 0.5 for d in drops)), "border_frames": len(drops)}
+        summary["joint_border_cost_db"] = _spread(shift_drops(edits, windows))
+        # The same difference on frames off the borders in both runs: what the noise draws alone do.
+        summary["joint_interior_control_db"] = _spread(shift_drops(edits, windows, frames="interior"))
     if "joint" in routes and "naive" in routes:  # per border frame, joint minus naive PSNR: > 0 where joint is better
         borders, _ = frame_classes(windows)
         gains = [e["joint"]["psnr"][f] - e["naive"]["psnr"][f] for e in edits for f in borders]
@@ -200,12 +216,17 @@ def summarise(edits: list[dict], windows) -> dict:
     return summary
 
 
+SETTINGS_BEFORE_THEY_EXISTED = {"window_grid": "fixed", "edit_kind": "colour"}
+
+
 def merge(args) -> dict:
     """Several seams runs over other clips of the same settings as one report (their commands listed)."""
     from dreammotion.edit.windows import Windows
 
     reports = [json.loads(Path(p).read_text()) for p in args.inputs]
     first = reports[0]
+    for report in reports:  # runs made before a setting existed had its only value then
+        report["settings"] = {**SETTINGS_BEFORE_THEY_EXISTED, **report["settings"]}
     for path, report in zip(args.inputs, reports):
         for key in ("windows", "settings", "seed", "frames"):
             if report[key] != first[key]:
@@ -316,6 +337,8 @@ def main(argv=None) -> int:
                         help="seams: how the joint routes weigh a frame's windows (edit.window_weighting)")
     parser.add_argument("--window-grid", default="fixed", choices=("fixed", "random"),
                         help="seams: the joint routes' window starts, fixed or moved at random each iteration (edit.window_grid)")
+    parser.add_argument("--kind", default="colour", choices=("colour", "texture", "background"),
+                        help="seams: the edit (a texture or background edit's mask is all but the object)")
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--guidance-scale", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)

@@ -54,9 +54,13 @@ VARIANTS: list[tuple[str, dict]] = [
     # Run 11's fastest step (broadcast temporal attention), at twice the batch.
     ("compile_full_graph_broadcast_b1024", {"compile": "full", "cuda_graph": True, "batch": 1024,
                                             "temporal_attention": "broadcast"}),
+    # Run 12's step with inductor's layout optimisation forced (its heuristic declines it for the UNet).
+    ("compile_full_graph_broadcast_layout_b1024", {"compile": "full", "cuda_graph": True, "batch": 1024,
+                                                   "temporal_attention": "broadcast", "layout_optimization": "force"}),
 ]
 
-SETTINGS = ("batch", "head_size", "temporal_attention", "compile", "precision", "cuda_graph", "channels_last")
+SETTINGS = ("batch", "head_size", "temporal_attention", "compile", "layout_optimization", "precision", "cuda_graph",
+            "channels_last")
 
 
 def defaults() -> dict:
@@ -102,6 +106,7 @@ def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_di
         "head_size": args.head_size or train.PRESETS[args.preset][3],
         "temporal_attention": args.temporal_attention,
         "compile": args.compile,
+        "layout_optimization": args.layout_optimization,
         "precision": args.precision,
         "cuda_graph": args.cuda_graph,
         "channels_last": args.channels_last,

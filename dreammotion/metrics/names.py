@@ -79,17 +79,20 @@ METRICS: dict[str, MetricInfo] = {
         "CLIP frame (up)", True, "clip_frame_consistency of the cascade's upsampled clip"
     ),
     "upsampled_gt_psnr": MetricInfo(
-        "PSNR (up)", True, "PSNR (dB) of the upsampled clip to the ground truth at its resolution, whole frame"
+        "PSNR (up)", True,
+        "PSNR (dB) of the upsampled clip to the ground truth at its resolution and frame rate, whole frame "
+        "(after interpolate+sr also over keyframes and in-betweens apart)",
     ),
     "upsampled_gt_ssim": MetricInfo(
-        "SSIM (up)", True, "SSIM of the upsampled clip to the ground truth at its resolution, whole frame"
+        "SSIM (up)", True, "SSIM of the upsampled clip to the ground truth at its resolution and frame rate, whole frame"
     ),
     "lanczos_gt_psnr": MetricInfo(
         "PSNR (Lanczos)", True,
-        "PSNR (dB) of the edit resized with Lanczos to the upsampled ground truth's size: the baseline of the cascade",
+        "PSNR (dB) of the cascade's Lanczos baseline to the upsampled ground truth: the edit resized with Lanczos "
+        "(after interpolate+sr: the interpolated clip resized, so that the difference is the SR stage's)",
     ),
     "lanczos_gt_ssim": MetricInfo(
-        "SSIM (Lanczos)", True, "SSIM of the edit resized with Lanczos to the upsampled ground truth's size"
+        "SSIM (Lanczos)", True, "SSIM of the cascade's Lanczos baseline (see lanczos_gt_psnr) to the upsampled ground truth"
     ),
     "runtime_s": MetricInfo("runtime (s)", None, "wall-clock time of the edit, from edit.json (of a batched edit: its share of the batch)"),
     "peak_memory_mib": MetricInfo("peak mem (MiB)", None, "peak accelerator memory of the edit, from edit.json"),

@@ -25,6 +25,7 @@ import numpy as np
 from dreammotion.errors import InputError
 from dreammotion.metrics.config import MetricsConfig
 from dreammotion.metrics.results import STATUSES, MetricUnavailable, from_exception, ok
+from dreammotion.metrics.upsampled import KeyframeRoute, compute_upsampled_metrics
 from dreammotion.records import check_schema, edit_method
 
 SCHEMA_ID = "dreammotion.metrics/1"
@@ -72,10 +73,12 @@ class MeasuredClips:
     masks: np.ndarray
     gt_frames: np.ndarray | None = None
     gt_masks: np.ndarray | None = None
-    # The cascade's upsampled clip and the ground truth at its resolution (dreammotion.metrics.upsampled):
-    # not at the input's size, so check_clips leaves them to compute_upsampled_metrics.
+    # The cascade's upsampled clip and the ground truth at its resolution and frame rate, and after
+    # interpolate+sr its interpolated clip (dreammotion.metrics.upsampled): not at the input's size or
+    # frame count, so check_clips leaves them to compute_upsampled_metrics.
     upsampled_frames: np.ndarray | None = None
     gt_upsampled_frames: np.ndarray | None = None
+    keyframe_route: KeyframeRoute | None = None
 
 
 def cost_metrics(edit_info: dict, source: str = "edit.json") -> dict:
@@ -135,10 +138,8 @@ def compute_metrics(clips: MeasuredClips, target_prompt: str, config: MetricsCon
             compute_groundtruth_metrics(clips.edit_frames, clips.gt_frames, clips.masks, clips.gt_masks, config.object_colour)
         )
     if clips.upsampled_frames is not None:
-        from dreammotion.metrics.upsampled import compute_upsampled_metrics
-
         metrics.update(compute_upsampled_metrics(clips.edit_frames, clips.upsampled_frames, clips.gt_upsampled_frames,
-                                                 target_prompt, scorer, clip_error, config))
+                                                 target_prompt, scorer, clip_error, config, clips.keyframe_route))
     if edit_info is not None:
         metrics.update(cost_metrics(edit_info, edit_json_name))
     return metrics

@@ -203,6 +203,19 @@ def compile_unet(unet, mode: str) -> int:
     return len(blocks)
 
 
+def set_layout_optimization(mode: str, compile_mode: str) -> None:
+    """Inductor's layout optimisation (channels-last convolutions inside the compiled graph): "auto"
+    leaves inductor's heuristic, "force" overrides it. A process-wide setting, read when the graph
+    compiles (the first step), so it is set here for every trainer, not only for "force"."""
+    import torch._inductor.config as inductor_config
+
+    if mode not in ("auto", "force"):
+        raise ValueError(f"unknown layout optimisation {mode!r}: auto or force")
+    if mode == "force" and compile_mode == "none":
+        raise ValueError("--layout-optimization force acts on the compiled graph: it needs --compile blocks or full")
+    inductor_config.force_layout_optimization = mode == "force"
+
+
 def load_compile_cache(path: Path) -> dict | None:
     """Load torch.compile's cache artifacts (``torch.compiler.load_cache_artifacts``) from `path`;
     returns what was loaded ({kind: entries}), None when the file does not exist yet."""
@@ -356,6 +369,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", default="none", choices=("none", "blocks", "full"),
                         help="torch.compile the UNet: each resnet/attention/temporal block, or the whole model "
                              "(fuses GroupNorm, SiLU and autocast's casts; bench/prior/NOTES.md)")
+    parser.add_argument("--layout-optimization", default="auto", choices=("auto", "force"),
+                        help="with --compile: auto lets inductor decide whether to run the convolutions channels-last "
+                             "(it declines for a graph with few convolutions among many nodes, as the UNet's is); "
+                             "force makes it (TORCHINDUCTOR_FORCE_LAYOUT_OPT; bench/prior/NOTES.md, run 12)")
     parser.add_argument("--precision", default="autocast", choices=("autocast", "bf16"),
                         help="autocast: fp32 weights, bf16 autocast on CUDA; bf16: UNet weights and activations "
                              "in bf16, fp32 master weights for AdamW and the EMA (bench/prior/NOTES.md)")
@@ -433,6 +450,7 @@ class PriorTrainer:
                     module.to(memory_format=torch.channels_last_3d)
         self.compile_cache = getattr(args, "compile_cache", None) if args.compile != "none" else None
         self.compile_cache_loaded = load_compile_cache(self.compile_cache) if self.compile_cache else None
+        set_layout_optimization(getattr(args, "layout_optimization", "auto"), args.compile)
         self.compiled_modules = compile_unet(self.unet, args.compile)
         self.text_encoder.to(device).train()
         self.modules = [self.unet, self.text_encoder]

@@ -48,7 +48,8 @@ class RefinerTrainer(train.PriorTrainer):
     def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(target latents, token ids, condition latents) of freshly rendered clips."""
         args = self.args
-        high, low, captions = render_refiner_batch(self.rng, args.batch, args.size, self.device, args.caption_dropout)
+        high, low, captions = render_refiner_batch(self.rng, args.batch, args.size, self.device, args.caption_dropout,
+                                                   args.condition_shift, args.condition_size_jitter)
         low = degrade_like_edits(low, args.condition_blur, args.condition_colour_shift)
         factor, scale = self.autoencoder.config.factor, self.autoencoder.config.scaling_factor
         resized = lanczos_upsample_torch(low, args.size, args.size) / 127.5 - 1.0  # (B, 3, F, H, W)
@@ -73,6 +74,8 @@ class RefinerTrainer(train.PriorTrainer):
             "condition_noise_max": self.args.condition_noise,
             "condition_blur_max": self.args.condition_blur,
             "condition_colour_shift_max": self.args.condition_colour_shift,
+            "condition_shift_max_px": self.args.condition_shift,
+            "condition_size_jitter_max": self.args.condition_size_jitter,
             "residual_scale": self.args.residual_scale,
             "target": ("(clip - condition) * residual_scale, in latents" if self.args.residual_scale > 0
                        else "the clip's latents"),
@@ -119,31 +122,58 @@ def _blur_rows(clips: torch.Tensor, kernel: torch.Tensor, radius: int) -> torch.
     return (windows * kernel[:, None, None, :]).sum(-1).reshape(clips.shape)
 
 
-def render_refiner_batch(rng: np.random.Generator, batch: int, size: int, device, drop_prob: float):
+def render_refiner_batch(rng: np.random.Generator, batch: int, size: int, device, drop_prob: float,
+                         shift_max: float = 0.0, size_jitter_max: float = 0.0):
     """(high (B, 3, F, size, size), low (B, 3, F, 32, 32)) grey levels in [0, 255] rounded to 8 bits,
-    of the same clips, and their captions ("" for the dropped ones)."""
+    of the same clips, and their captions ("" for the dropped ones).
+
+    `shift_max` > 0 (32x32 pixels) or `size_jitter_max` > 0 (a fraction) render the low clip's object
+    off the truth's geometry, as an edit draws it: per frame moved by up to `shift_max` px along each
+    axis, per clip scaled by a factor in [1 - `size_jitter_max`, 1 + `size_jitter_max`] (the largest
+    displacement drawn per clip, then uniform per frame). The 64x64 target keeps the true geometry, so
+    where the condition's edge is wrong the loss asks for the truth's edge, and where that cannot be
+    known from the condition, for their mean: a blurred edge, not a sharp wrong one (bench/upsample/NOTES.md)."""
     specs = [sample_spec(rng, train.FRAMES, held_out="exclude") for _ in range(batch)]
     captions = [caption(s) if rng.random() >= drop_prob else "" for s in specs]
     params = specs_to_tensors(specs, device=device)
+    low_params = params
+    if shift_max > 0 or size_jitter_max > 0:  # drawn only then: unjittered batches are the same clips as before
+        reach = rng.uniform(0, shift_max, size=(batch, 1)) / LOW_SIZE  # normalised units
+        offsets = rng.uniform(-1, 1, size=(2, batch, train.FRAMES)) * reach
+        scale = 1 + rng.uniform(-size_jitter_max, size_jitter_max, size=batch)
+        dtype = params["x0"].dtype
+        low_params = {**params, "x_offset": torch.tensor(offsets[0], dtype=dtype).to(device),
+                      "y_offset": torch.tensor(offsets[1], dtype=dtype).to(device),
+                      "size": params["size"] * torch.tensor(scale, dtype=dtype).to(device)}
     clips = []
-    for side in (size, LOW_SIZE):
-        frames, _ = render_batch_torch(params, size=side, frames=train.FRAMES)  # (B, F, H, W, 3)
+    for side, clip_params in ((size, params), (LOW_SIZE, low_params)):
+        frames, _ = render_batch_torch(clip_params, size=side, frames=train.FRAMES)  # (B, F, H, W, 3)
         clips.append(frames.permute(0, 4, 1, 2, 3).round())
     return clips[0], clips[1], captions
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dreammotion.prior.train_refiner",
-                                     description=__doc__.splitlines()[0])
-    train.add_arguments(parser)
+def add_refiner_arguments(parser: argparse.ArgumentParser) -> None:
+    """The refiner's own options (the rest are ``dreammotion.prior.train``'s)."""
     parser.add_argument("--condition-noise", type=float, default=0.08,
                         help="largest std of the noise added to the condition (pixels in [-1, 1])")
     parser.add_argument("--condition-blur", type=float, default=0.0,
                         help="largest std (32x32 pixels) of the Gaussian blur of the low-resolution clip (0: none)")
     parser.add_argument("--condition-colour-shift", type=float, default=0.0,
                         help="largest per-channel colour offset (grey levels) of the low-resolution clip (0: none)")
+    parser.add_argument("--condition-shift", type=float, default=0.0,
+                        help="largest per-frame displacement (32x32 pixels) of the object in the low-resolution "
+                             "clip, off the target's geometry (0: none)")
+    parser.add_argument("--condition-size-jitter", type=float, default=0.0,
+                        help="largest relative change of the object's size in the low-resolution clip (0: none)")
     parser.add_argument("--residual-scale", type=float, default=5.0,
                         help="generate (clip - condition) * this (0: generate the clip itself)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dreammotion.prior.train_refiner",
+                                     description=__doc__.splitlines()[0])
+    train.add_arguments(parser)
+    add_refiner_arguments(parser)
     parser.set_defaults(size=64)
     args = parser.parse_args(argv)
     if args.size <= LOW_SIZE:

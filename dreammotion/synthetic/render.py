@@ -111,7 +111,8 @@ class ClipSpec:
         dx, dy = DIRECTIONS[self.direction]
         return dx * self.speed, dy * self.speed
 
-    def centre(self, frame: int) -> tuple[float, float]:
+    def centre(self, frame: float) -> tuple[float, float]:
+        """The object's centre at `frame`, a time in frames of this clip (fractional between two frames)."""
         vx, vy = self.velocity
         return self.x0 + vx * frame, self.y0 + vy * frame
 
@@ -209,24 +210,42 @@ def render_background(spec: ClipSpec, size: int = 32) -> np.ndarray:
     return base * (1 - shade) + second * shade
 
 
-def coverage(spec: ClipSpec, size: int = 32, frames: int = 8) -> np.ndarray:
-    """(F, H, W) fraction of each pixel that the object covers."""
+def frame_times(frames: int, frame_rate_factor: int = 1) -> list[float]:
+    """The time (in frames of the spec's clip) that each of `frames` frames shows, at `frame_rate_factor`
+    times the spec's frame rate: frame j shows time j / frame_rate_factor.
+
+    The clip at factor k, (F - 1) * k + 1 frames long, is the clip's F frames (at indices i * k) with the
+    motion's true in-betweens: the ground truth of temporal interpolation by k. Its frame i * k is frame i
+    of the clip bit for bit, because (i * k) / k is exactly i. Slowing the spec instead (speed / k) is
+    not exact: (speed / k) * (i * k) differs from speed * i in the last bit for about half the drawn
+    specs at k = 3, and an edge lying on a sample point then moves by a whole sample (a test has one).
+    """
+    if isinstance(frame_rate_factor, bool) or not isinstance(frame_rate_factor, int) or frame_rate_factor < 1:
+        raise ValueError(f"frame_rate_factor must be an integer >= 1, got {frame_rate_factor!r}")
+    return [f / frame_rate_factor for f in range(frames)]
+
+
+def coverage(spec: ClipSpec, size: int = 32, frames: int = 8, frame_rate_factor: int = 1) -> np.ndarray:
+    """(F, H, W) fraction of each pixel that the object covers; frame f at time f / frame_rate_factor
+    (``frame_times``)."""
     axis = sample_grid(size)
     out = np.empty((frames, size, size))
-    for f in range(frames):
-        cx, cy = spec.centre(f)
+    for f, time in enumerate(frame_times(frames, frame_rate_factor)):
+        cx, cy = spec.centre(time)
         inside = _inside(spec.shape, axis[None, :] - cx, axis[:, None] - cy, spec.size, np)
         out[f] = _pool(inside.astype(np.float64), size, SUPERSAMPLE)
     return out
 
 
-def render(spec: ClipSpec, size: int = 32, frames: int = 8) -> tuple[np.ndarray, np.ndarray]:
+def render(spec: ClipSpec, size: int = 32, frames: int = 8, frame_rate_factor: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Render a clip: frames uint8 (F, H, W, 3) and masks bool (F, H, W).
 
     The mask is every pixel the object touches (coverage > 0): outside it the frame equals the
-    background render exactly, inside it the object changes the pixel.
+    background render exactly, inside it the object changes the pixel. `frame_rate_factor` k renders
+    the same motion at k times the frame rate (``frame_times``): ``render(spec, size, (F - 1) * k + 1,
+    k)[0][::k]`` equals ``render(spec, size, F)[0]`` exactly.
     """
-    cover = coverage(spec, size, frames)[..., None]
+    cover = coverage(spec, size, frames, frame_rate_factor)[..., None]
     background = render_background(spec, size)[None]
     colour = np.array(OBJECT_COLOURS[spec.colour], dtype=np.float64)
     pixels = background * (1 - cover) + colour * cover
@@ -272,15 +291,19 @@ def specs_to_tensors(specs: list[ClipSpec], device=None, dtype=None) -> dict:
 
 def render_batch_torch(params: dict, size: int = 32, frames: int = 8, supersample: int = SUPERSAMPLE):
     """Render a batch on the params' device: frames float (B, F, H, W, 3) in [0, 255] (rounded)
-    and masks bool (B, F, H, W). Same scene as ``render``; float64 params reproduce it exactly."""
+    and masks bool (B, F, H, W). Same scene as ``render``; float64 params reproduce it exactly.
+    Optional ``x_offset``/``y_offset`` (B, F) move the object off its path per frame (normalised units)."""
     import torch
 
     dtype, device = params["x0"].dtype, params["x0"].device
     n = size * supersample
     axis = (torch.arange(n, dtype=dtype, device=device) + 0.5) / n
     t = torch.arange(frames, dtype=dtype, device=device)
-    cx = (params["x0"][:, None] + params["vx"][:, None] * t)[:, :, None, None]  # (B, F, 1, 1)
-    cy = (params["y0"][:, None] + params["vy"][:, None] * t)[:, :, None, None]
+    cx = params["x0"][:, None] + params["vx"][:, None] * t  # (B, F)
+    cy = params["y0"][:, None] + params["vy"][:, None] * t
+    if "x_offset" in params:  # optional per-frame displacement (B, F) of the object off its straight path
+        cx, cy = cx + params["x_offset"], cy + params["y_offset"]
+    cx, cy = cx[:, :, None, None], cy[:, :, None, None]  # (B, F, 1, 1)
     dx, dy = axis[None, None, None, :] - cx, axis[None, None, :, None] - cy
     radius = params["size"][:, None, None, None]
     # Every shape is evaluated for every clip and the clip's own is picked with torch.where:

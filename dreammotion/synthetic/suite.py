@@ -11,10 +11,13 @@ edit: every pixel the object touches, or for a background edit every pixel it do
 (PNG frames of the ground truth: the same motion re-rendered with the change), ``<id>/target_upsampled/``
 (the ground truth rendered at ``upsampled_scale`` times the size, 2 by default: what the cascade's
 output is measured against; the renderer is resolution-free, so this is a true 64x64 clip, not a
-resized one), ``gt_masks/<id>/``
+resized one), ``<id>/target_interpolated/`` (the ground truth of the cascade's keyframe route,
+``upsample.method: interpolate+sr``: the same motion at ``interpolation_factor`` k times the frame rate,
+2 by default, ``(frames - 1) * k + 1`` frames at the upsampled size; frame ``i * k`` is frame i of
+``target_upsampled`` exactly, see ``render.frame_times``), ``gt_masks/<id>/``
 (PNG, 0/255: the ground truth's object, whose trajectory and centroid the metrics compare with the
 edit's) and ``<id>/spec.json`` (both clip specs: ``SPEC_FILE``; not the edit stage's edit.json), plus ``manifest.csv`` (``MANIFEST_COLUMNS``; paths
-relative to the manifest). Edits cycle through the edit kinds (default colour, shape, background;
+relative to the manifest; ``ground_truth_interpolation_factor`` records k). Edits cycle through the edit kinds (default colour, shape, background;
 the draws of a seed do not change when other options do).
 
 Edit kinds (``EDIT_KINDS``): ``colour`` (the object's colour), ``shape`` (the object's shape: a
@@ -50,13 +53,22 @@ from dreammotion.utils.atomic import atomic_path, write_json, write_text
 
 EDIT_KINDS = ("colour", "shape", "background", "texture")
 DEFAULT_KINDS = ("colour", "shape", "background")  # the suite of docs/quality.md (kinds in turn)
-SPEC_FILE = "spec.json"  # per edit: the source and target ClipSpec, size and frames
+SPEC_FILE = "spec.json"  # per edit: the source and target ClipSpec, size, frames, upsampled_scale, interpolation_factor
 
 MANIFEST_COLUMNS = (
     "id", "video", "source_prompt", "target_prompt", "mask", "seed", "ground_truth", "ground_truth_masks",
-    "ground_truth_upsampled", "edit_kind", "suite",
+    "ground_truth_upsampled", "ground_truth_interpolated", "ground_truth_interpolation_factor", "edit_kind", "suite",
 )
 UPSAMPLED_SCALE = 2  # the shipped second stage's factor (32 -> 64)
+# k of the interpolated ground truth: upsample.interpolation_factor's default (a test checks they agree;
+# the suite does not import the upsample stage, which imports torch).
+INTERPOLATION_FACTOR = 2
+MP4_FPS = 8  # frame rate of the mp4 files (the interpolated ground truth's: MP4_FPS * its factor)
+
+
+def interpolated_frame_count(frames: int, factor: int) -> int:
+    """(F - 1) * k + 1: what interpolate+sr makes of F keyframes (dreammotion.upsample.interpolate)."""
+    return (frames - 1) * factor + 1
 
 
 def edits_background(kind: str) -> bool:
@@ -90,7 +102,7 @@ def random_edit(rng: np.random.Generator, source: ClipSpec, kind: str) -> ClipSp
             return target
 
 
-def write_mp4(frames: np.ndarray, path: Path, fps: int = 8) -> None:
+def write_mp4(frames: np.ndarray, path: Path, fps: int = MP4_FPS) -> None:
     """Lossless h264 in RGB (libx264rgb, qp 0) through imageio-ffmpeg, written atomically.
 
     (qp 0 yuv444p was measured to change pixels by up to 48 levels at the object's edges on these
@@ -117,9 +129,10 @@ def write_mp4(frames: np.ndarray, path: Path, fps: int = 8) -> None:
 
 def write_edit(
     out: Path, edit_id: str, source: ClipSpec, target: ClipSpec, seed: int, size: int, frames: int,
-    kind: str, suite: str, upsampled_scale: int = UPSAMPLED_SCALE,
+    kind: str, suite: str, upsampled_scale: int = UPSAMPLED_SCALE, interpolation_factor: int = INTERPOLATION_FACTOR,
 ) -> dict:
-    """Write one edit's files; return its manifest row."""
+    """Write one edit's files; return its manifest row. The interpolated ground truth is at the upsampled
+    size, so `upsampled_scale` 0 writes neither; `interpolation_factor` 0 writes no interpolated one."""
     from dreammotion.io.frames import write_frames
 
     source_frames, source_masks = render(source, size, frames)
@@ -133,7 +146,14 @@ def write_edit(
     write_frames(target_masks.astype(np.uint8) * 255, out / "gt_masks" / edit_id)
     if upsampled_scale:
         write_frames(render(target, size * upsampled_scale, frames)[0], out / edit_id / "target_upsampled")
-    write_json(out / edit_id / SPEC_FILE, {"source": dataclasses.asdict(source), "target": dataclasses.asdict(target), "size": size, "frames": frames})
+    interpolated = bool(upsampled_scale and interpolation_factor)
+    if interpolated:
+        write_frames(render_interpolated(target, size * upsampled_scale, frames, interpolation_factor),
+                     out / edit_id / "target_interpolated")
+    write_json(out / edit_id / SPEC_FILE, {
+        "source": dataclasses.asdict(source), "target": dataclasses.asdict(target), "size": size, "frames": frames,
+        "upsampled_scale": upsampled_scale, "interpolation_factor": interpolation_factor if interpolated else 0,
+    })
     return {
         "id": edit_id,
         "video": f"{edit_id}/source",
@@ -144,9 +164,19 @@ def write_edit(
         "ground_truth": f"{edit_id}/target",
         "ground_truth_masks": f"gt_masks/{edit_id}",
         "ground_truth_upsampled": f"{edit_id}/target_upsampled" if upsampled_scale else "",
+        "ground_truth_interpolated": f"{edit_id}/target_interpolated" if interpolated else "",
+        "ground_truth_interpolation_factor": interpolation_factor if interpolated else "",
         "edit_kind": kind,
         "suite": suite,
     }
+
+
+def render_interpolated(spec: ClipSpec, size: int, frames: int, factor: int) -> np.ndarray:
+    """The true clip of temporal interpolation by `factor` of the `frames`-frame clip of `spec`: the same
+    motion at `factor` times the frame rate, keyframe i at index i * factor exactly (render.frame_times)."""
+    if factor < 1:
+        raise ValueError(f"interpolation factor must be >= 1, got {factor}")
+    return render(spec, size, interpolated_frame_count(frames, factor), frame_rate_factor=factor)[0]
 
 
 def write_manifest(rows: list[dict], path: Path, columns: tuple[str, ...] = MANIFEST_COLUMNS) -> None:
@@ -183,10 +213,14 @@ def suite_label(seed: int) -> str:
 def build_suite(
     out: str | Path, n: int = 24, seed: int | list[int] = 0, size: int = 32, frames: int = 8,
     kinds: tuple[str, ...] = DEFAULT_KINDS, upsampled_scale: int = UPSAMPLED_SCALE,
+    interpolation_factor: int = INTERPOLATION_FACTOR,
 ) -> list[dict]:
     """Render `n` edits (`kinds` in turn) deterministically from each suite seed into `out`, with one
     manifest for all; returns the rows. With one seed the ids are ``<index>_<kind>``, with several
     ``s<seed>-<index>_<kind>`` (the same edits as the one-seed suite of that seed)."""
+    if upsampled_scale < 0 or interpolation_factor < 0:
+        raise ValueError(f"upsampled scale {upsampled_scale} and interpolation factor {interpolation_factor}: "
+                         "each must be >= 0 (0: none)")
     out = Path(out)
     seeds = [seed] if isinstance(seed, int) else list(seed)
     if len(set(seeds)) != len(seeds):
@@ -196,7 +230,7 @@ def build_suite(
         prefix = f"s{suite_seed}-" if len(seeds) > 1 else ""
         for name, kind, source, target, edit_seed in draw_edits(n, suite_seed, frames, kinds):
             rows.append(write_edit(out, prefix + name, source, target, edit_seed, size, frames, kind,
-                                   suite_label(suite_seed), upsampled_scale))
+                                   suite_label(suite_seed), upsampled_scale, interpolation_factor))
     write_manifest(rows, out / "manifest.csv")
     return rows
 
@@ -211,12 +245,13 @@ DEMO_EDITS = (
 
 DEMO_KINDS = {"red_circle_to_blue": "colour", "square_to_yellow": "colour", "triangle_on_white": "background"}
 DEMO_COLUMNS = ("id", "video", "source_prompt", "target_prompt", "mask", "seed", "ground_truth", "ground_truth_masks",
-                "ground_truth_upsampled", "edit_kind")
+                "ground_truth_upsampled", "ground_truth_interpolated", "ground_truth_interpolation_factor", "edit_kind")
 
 
 def build_demo(out: str | Path, size: int = 32, frames: int = 8) -> list[dict]:
     """data/demo: source clips as lossless mp4 (libx264rgb qp 0), edit masks as PNG folders, ground truth as
-    mp4 with its object's masks (PNG folders), and a manifest that edits them."""
+    mp4 with its object's masks (PNG folders), at the upsampled size, and at the upsampled size and
+    INTERPOLATION_FACTOR times the frame rate (interpolate+sr), and a manifest that edits them."""
     from dreammotion.io.frames import write_frames
 
     out = Path(out)
@@ -231,10 +266,15 @@ def build_demo(out: str | Path, size: int = 32, frames: int = 8) -> list[dict]:
         write_mp4(target_frames, out / "ground_truth" / f"{name}.mp4")
         write_frames(target_masks.astype(np.uint8) * 255, out / "ground_truth_masks" / name)
         write_mp4(render(target, size * UPSAMPLED_SCALE, frames)[0], out / "ground_truth_upsampled" / f"{name}.mp4")
+        # at k times the rate, so that the frames stage's times (frames.start, frames.fps * k) line up
+        write_mp4(render_interpolated(target, size * UPSAMPLED_SCALE, frames, INTERPOLATION_FACTOR),
+                  out / "ground_truth_interpolated" / f"{name}.mp4", fps=MP4_FPS * INTERPOLATION_FACTOR)
         rows.append({"id": name, "video": f"{name}.mp4", "source_prompt": caption(source), "target_prompt": caption(target),
                      "mask": f"file:masks/{name}", "seed": index, "ground_truth": f"ground_truth/{name}.mp4",
                      "ground_truth_masks": f"ground_truth_masks/{name}",
-                     "ground_truth_upsampled": f"ground_truth_upsampled/{name}.mp4", "edit_kind": DEMO_KINDS[name]})
+                     "ground_truth_upsampled": f"ground_truth_upsampled/{name}.mp4",
+                     "ground_truth_interpolated": f"ground_truth_interpolated/{name}.mp4",
+                     "ground_truth_interpolation_factor": INTERPOLATION_FACTOR, "edit_kind": DEMO_KINDS[name]})
     write_manifest(rows, out / "manifest.csv", DEMO_COLUMNS)
     return rows
 
@@ -250,6 +290,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--upsampled-scale", type=int, default=UPSAMPLED_SCALE,
                         help="also render each ground truth at this multiple of --size (0: no upsampled ground truth)")
+    parser.add_argument("--interpolation-factor", type=int, default=INTERPOLATION_FACTOR,
+                        help="also render each ground truth at the upsampled size and this many times the frame rate, "
+                             "(frames - 1) * k + 1 frames: the truth of upsample.method interpolate+sr with "
+                             "upsample.interpolation_factor k (0: none; needs --upsampled-scale)")
     parser.add_argument("--demo", action="store_true", help="write the three demo edits instead (data/demo)")
 
 
@@ -258,7 +302,8 @@ def run(args: argparse.Namespace) -> int:
         rows = build_demo(args.out, args.size, args.frames)
     else:
         seeds = args.seeds if args.seeds else args.seed
-        rows = build_suite(args.out, args.n, seeds, args.size, args.frames, tuple(args.kinds), args.upsampled_scale)
+        rows = build_suite(args.out, args.n, seeds, args.size, args.frames, tuple(args.kinds), args.upsampled_scale,
+                           args.interpolation_factor)
     print(f"wrote {len(rows)} edits and {args.out / 'manifest.csv'}")
     return 0
 

@@ -17,6 +17,7 @@ from dreammotion.tables.aggregate import TABLE_FILES
 from dreammotion.tables.paper import PAPER_TABLE_FILES
 from dreammotion.tables.run_summary import Job, summarise_run
 from dreammotion.upsample.config import config_from_dict as upsample_config_from_dict
+from dreammotion.upsample.interpolate import output_frame_count
 from dreammotion.upsample.resize import target_size
 from dreammotion.validate import ConfigSources, check_config, check_run, clip_frames, print_notes
 
@@ -232,33 +233,58 @@ def metrics_inputs(wc):
     if UPSAMPLE.method != "none":
         # The cascade's clip is measured in the same record (dreammotion.metrics.upsampled).
         inputs["upsampled_frames"] = LAYOUT.upsampled_frames(wc.variant, wc.id)
-        if row.ground_truth_upsampled_path is not None:
-            inputs["gt_upsampled"] = LAYOUT.ground_truth_upsampled(row.id)
+        truth = upsampled_ground_truth(row)
+        if truth is not None:
+            inputs["gt_upsampled"] = truth
+    if UPSAMPLE.method == "interpolate+sr":
+        # its k and interpolated clip: the Lanczos baseline of the keyframe route is that clip, resized
+        inputs["upsample_json"] = LAYOUT.upsample_record(wc.variant, wc.id)
     return inputs
 
 
+def upsampled_ground_truth(row):
+    """The row's ground truth at the upsampled clip's size and frame rate, or None.
+
+    interpolate+sr makes (F - 1) * k + 1 frames: its truth is the row's ground_truth_interpolated (decoded
+    at the row's own k; another k than the config's reads missing with the frame counts). A row without
+    one gets its ground_truth_upsampled, right for k = 1 and otherwise missing with the reason, so that
+    the record says why (a metric is never silently left out)."""
+    if UPSAMPLE.method == "interpolate+sr" and row.ground_truth_interpolated_path is not None:
+        return LAYOUT.ground_truth_interpolated(row.id)
+    if row.ground_truth_upsampled_path is not None:
+        return LAYOUT.ground_truth_upsampled(row.id)
+    return None
+
+
 def metrics_upsampled_options(wc, input):
-    """--upsampled-frames and --upsampled-ground-truth, where metrics_inputs has them."""
+    """--upsampled-frames, --upsampled-ground-truth and --upsample-json, where metrics_inputs has them."""
     options = []
     if "upsampled_frames" in input.keys():
         options += ["--upsampled-frames", input.upsampled_frames]
     if "gt_upsampled" in input.keys():
         options += ["--upsampled-ground-truth", input.gt_upsampled]
+    if "upsample_json" in input.keys():
+        options += ["--upsample-json", input.upsample_json]
     return " ".join(shlex.quote(option) for option in options)
 
 
-def frames_settings(height=None, width=None):
+def frames_settings(height=None, width=None, frame_rate_factor=1):
     """The frames stage's options from config["frames"]; at another size where given (the ground
-    truth at the cascade's size)."""
+    truth at the cascade's size), and at `frame_rate_factor` k times the frame rate (the ground truth of
+    interpolate+sr): (num_frames - 1) * k + 1 frames, at fps * k when the config resamples, from the same
+    start time, so that frame i * k is the input's frame i."""
     frames = config["frames"]
+    count = frames["num_frames"]
+    if count != "all":
+        count = output_frame_count(count, frame_rate_factor)
     options = [
-        f"--num-frames {frames['num_frames']}",
+        f"--num-frames {count}",
         f"--height {height or frames['height']}",
         f"--width {width or frames['width']}",
         f"--resize {frames['resize']}",
         f"--start {frames['start']}",
     ]
-    return " ".join(options + ([f"--fps {frames['fps']}"] if frames["fps"] else []))
+    return " ".join(options + ([f"--fps {frames['fps'] * frame_rate_factor}"] if frames["fps"] else []))
 
 
 def upsampled_size():

@@ -28,6 +28,24 @@ rule ground_truth_upsampled_frames:
         dm_shell("frames", "--video {input.video:q} --out {output.frames:q} {params.settings}")
 
 
+rule ground_truth_interpolated_frames:
+    """The true edited clip of a synthetic row for interpolate+sr (manifest ground_truth_interpolated): at the
+    cascade's output size and the row's k times the frame rate, decoded as what it is (its k, not the
+    config's: a mismatch reads missing in the metrics, with the frame counts)."""
+    input:
+        video=lambda wc: ROWS[wc.id].ground_truth_interpolated_path,
+    output:
+        frames=directory(LAYOUT.ground_truth_interpolated("{id}")),
+    log:
+        LAYOUT.log("ground_truth_interpolated_frames", id="{id}"),
+    params:
+        **dm_params("ground_truth_interpolated_frames"),
+        settings=lambda wc: frames_settings(*upsampled_size(),
+                                            frame_rate_factor=ROWS[wc.id].ground_truth_interpolation_factor),
+    shell:
+        dm_shell("frames", "--video {input.video:q} --out {output.frames:q} {params.settings}")
+
+
 rule metrics:
     """CLIP, perceptual distance (LPIPS or its named substitute), motion fidelity and (synthetic rows)
     ground-truth metrics of one edit."""
