@@ -42,16 +42,12 @@ def _read_clip(folder: str, flag: str, masks: bool = False):
         raise InputError(f"{flag} {folder}: {err}") from None
 
 
-def _shape(frames) -> str:
-    return f"{frames.shape[0]} frames of {frames.shape[2]}x{frames.shape[1]} px"
-
-
 def _keyframe_route(path: str, edit_frames, upsampled_frames):
     """The interpolated clip and k of interpolate+sr, from its upsample record (None for another method).
 
     The record and its stages are written together as one folder; a record whose clips do not have the
     frame counts it states is an InputError naming the file."""
-    from dreammotion.metrics.upsampled import KeyframeRoute
+    from dreammotion.metrics.upsampled import KeyframeRoute, clip_shape
     from dreammotion.records import read_json_object
     from dreammotion.upsample.interpolate import output_frame_count
 
@@ -67,11 +63,11 @@ def _keyframe_route(path: str, edit_frames, upsampled_frames):
     folder = Path(path).parent / stage
     interpolated = _read_clip(str(folder), f"--upsample-json {path}: stages_kept.interpolated")
     count = output_frame_count(len(edit_frames), factor)
-    made = f"upsample record {path}: interpolate+sr by {factor} of the edit's {_shape(edit_frames)} makes {count} frames"
+    made = f"upsample record {path}: interpolate+sr by {factor} of the edit's {clip_shape(edit_frames)} makes {count} frames"
     if interpolated.shape != (count, *edit_frames.shape[1:]):  # interpolated at the edit's size
-        raise InputError(f"{made} of that size, but its interpolated clip {folder} has {_shape(interpolated)}")
+        raise InputError(f"{made} of that size, but its interpolated clip {folder} has {clip_shape(interpolated)}")
     if len(upsampled_frames) != count:
-        raise InputError(f"{made}, but --upsampled-frames has {_shape(upsampled_frames)}")
+        raise InputError(f"{made}, but --upsampled-frames has {clip_shape(upsampled_frames)}")
     return KeyframeRoute(interpolated, factor)
 
 

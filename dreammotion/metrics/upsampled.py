@@ -44,7 +44,7 @@ class KeyframeRoute:
     factor: int
 
 
-def _shape(frames: np.ndarray) -> str:
+def clip_shape(frames: np.ndarray) -> str:
     return f"{frames.shape[0]} frames of {frames.shape[2]}x{frames.shape[1]} px"
 
 
@@ -69,7 +69,7 @@ def _groundtruth_pair(prefix: str, frames: np.ndarray, gt_frames: np.ndarray, wh
     for name, per_frame in ((f"{prefix}_gt_psnr", psnr_per_frame), (f"{prefix}_gt_ssim", ssim_per_frame)):
         try:
             if frames.shape != gt_frames.shape:
-                raise MetricUnavailable(f"{what} has {_shape(frames)}, the upsampled ground truth {_shape(gt_frames)}{hint}")
+                raise MetricUnavailable(f"{what} has {clip_shape(frames)}, the upsampled ground truth {clip_shape(gt_frames)}{hint}")
             values = per_frame(frames, gt_frames)
             results[name] = _clip_value(values, compared=what)
             if factor > 1:

@@ -173,9 +173,8 @@ def write_edit(
 
 def render_interpolated(spec: ClipSpec, size: int, frames: int, factor: int) -> np.ndarray:
     """The true clip of temporal interpolation by `factor` of the `frames`-frame clip of `spec`: the same
-    motion at `factor` times the frame rate, keyframe i at index i * factor exactly (render.frame_times)."""
-    if factor < 1:
-        raise ValueError(f"interpolation factor must be >= 1, got {factor}")
+    motion at `factor` times the frame rate, keyframe i at index i * factor exactly (render.frame_times,
+    which also refuses a factor that is not an integer >= 1)."""
     return render(spec, size, interpolated_frame_count(frames, factor), frame_rate_factor=factor)[0]
 
 
