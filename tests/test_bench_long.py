@@ -76,3 +76,15 @@ def test_merge_refuses_runs_of_other_settings_or_the_same_clip(seams, tmp_path):
     paths[1].write_text(json.dumps({**base, "frames": 64, "edits": [{**edit, "clip": 1}]}))
     with pytest.raises(SystemExit, match="frames"):
         seams.merge(type("Args", (), {"inputs": [str(p) for p in paths]}))
+
+
+@pytest.mark.parametrize("kind", ["colour", "texture"])
+def test_seams_runs_end_to_end_for_each_edit_kind(seams, tmp_path, kind):
+    # One iteration on the embedded prior, CPU: the run's wiring (edit kinds, masks, routes, the JSON), not its numbers.
+    out = tmp_path / "seams.json"
+    assert seams.main(["seams", "--frames", "12", "--window", "8", "--overlap", "4", "--iterations", "1",
+                       "--clips", "0", "--kind", kind, "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["settings"]["edit_kind"] == kind
+    edit = report["edits"][0]
+    assert all(len(edit[route]["psnr"]) == 12 for route in ("joint", "naive", "shifted"))

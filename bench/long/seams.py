@@ -90,7 +90,7 @@ def seams(args) -> dict:
     windows = Windows.for_clip(args.frames, args.window, args.overlap)
     settings = {"iterations": args.iterations, "guidance_scale": args.guidance_scale, "lambda_s": 0.1, "lambda_t": 0.1,
                 "cross_window_tssm": not args.no_cross_window_tssm, "window_weighting": args.window_weighting,
-                "window_grid": args.window_grid, "edit_kind": args.kind}
+                "window_grid": args.window_grid}
     routes = args.routes
     edits = []
     for index in (args.clips if args.clips is not None else range(args.n)):
@@ -121,7 +121,9 @@ def seams(args) -> dict:
                              "seconds": round(time.perf_counter() - start, 1)}
             print(index, route, json.dumps(route_summary([record[route]], windows)), flush=True)
         edits.append(record)
-    return {"windows": windows.describe(), "settings": settings, "seed": args.seed, "frames": args.frames,
+    # The edit kind is recorded with the settings (merge compares them) but is no EditConfig field.
+    return {"windows": windows.describe(), "settings": {**settings, "edit_kind": args.kind}, "seed": args.seed,
+            "frames": args.frames,
             "edits": edits, "summary": summarise(edits, windows)}
 
 
