@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import os
 import subprocess
@@ -14,6 +15,14 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
 REPO = Path(__file__).parents[1]
+
+
+def load_bench_script(relative: str, name: str):
+    """A script under bench/ (not a package) imported as module `name`, for its tests."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -1,23 +1,17 @@
 """bench/long/seams.py's measures of seams at window borders (the numbers in bench/long/README.md)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_bench_script
 
 from dreammotion.edit.windows import Windows
-
-SCRIPT = Path(__file__).parents[1] / "bench" / "long" / "seams.py"
 
 
 @pytest.fixture(scope="module")
 def seams():
-    spec = importlib.util.spec_from_file_location("seams_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("long/seams.py", "seams_bench")
 
 
 WINDOWS = Windows.for_clip(32, 8, 4)

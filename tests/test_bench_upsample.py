@@ -1,20 +1,15 @@
 """bench/upsample/on_suite.py: the cascade against Lanczos, read from a workflow run's metrics records."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).parents[1] / "bench" / "upsample" / "on_suite.py"
+from conftest import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def on_suite():
-    spec = importlib.util.spec_from_file_location("on_suite_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("upsample/on_suite.py", "on_suite_bench")
 
 
 def write_record(run: Path, edit_id: str, **values):
