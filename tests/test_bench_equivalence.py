@@ -72,6 +72,17 @@ def test_activation_checkpointing_gives_the_same_gradient(setup, patterns, fuse)
     assert _rel(checkpointed.update, reference.update) < TOL
 
 
+@pytest.mark.slow  # inductor compiles the tiny UNet's conv blocks for the CPU (~1 min on 2 cores)
+def test_compiled_conv_blocks_give_the_same_update_and_are_undone(setup):
+    # With checkpointing of an up block too: its recomputation runs the compiled forwards again.
+    config = EditConfig(lambda_s=50.0, lambda_t=50.0)
+    reference = _update(setup, config, STRAIGHT)
+    compiled = _update(setup, config, FastPath(checkpoint=("up_blocks.1.*",), compile_conv_blocks=True))
+    assert _rel(compiled.update, reference.update) < TOL
+    assert _rel(compiled.ssm_grad, reference.ssm_grad) < TOL
+    assert all("forward" not in m.__dict__ for m in setup[0].unet.modules())
+
+
 def test_auto_fuses_only_when_keys_reach_the_last_up_block(setup):
     model, x_src, emb, mask, *_ = setup
     alphas = model.alphas_cumprod.float()

@@ -46,6 +46,7 @@ from dreammotion.edit.hooks import (
 from dreammotion.edit.losses import frame_key_means, spatial_ssm_loss, temporal_cross_ssm_loss, temporal_ssm_loss
 from dreammotion.edit.windows import Windows, windowed_update
 from dreammotion.errors import NumericalError
+from dreammotion.models.compile import CompiledConvBlocks
 from dreammotion.utils.atomic import atomic_path
 
 
@@ -124,11 +125,14 @@ class FastPath:
     checkpoint: glob patterns of UNet modules to checkpoint in the with-grad pass (see
         ``select_checkpoint_units``). None: ``default_checkpoint_patterns(unet)`` on CUDA, nothing on the CPU.
     chunk_temporal_attention: run temporal attention in batch slices (needed on CUDA at 576x320).
+    compile_conv_blocks: ``torch.compile`` the UNet's resnet and temporal-conv blocks (static shapes) while
+        the step is entered, fusing their GroupNorm + SiLU + elementwise chains (``CompiledConvBlocks``).
     """
 
     fuse_null_branch: bool | None = None
     checkpoint: tuple[str, ...] | None = None
     chunk_temporal_attention: bool = True
+    compile_conv_blocks: bool = False
 
     def resolve_fuse(self, unet: torch.nn.Module, layers: list[str], config: EditConfig) -> bool:
         if not layers:
@@ -240,6 +244,8 @@ class EditStep:
             stack.enter_context(TemporalAttentionChunking(self.unet))
         if self.use_ssm:
             self.capture = stack.enter_context(KeyCapture(self.unet, self.layers))
+        if self.fast_path.compile_conv_blocks:  # before checkpointing, which then wraps the compiled forwards
+            stack.enter_context(CompiledConvBlocks(self.unet))
         if self.checkpoint_units:
             stack.enter_context(ActivationCheckpointing(self.unet, self.checkpoint_units))
         return self

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from dreammotion.model_files import read_training_record
 from dreammotion.models.attention import TEMPORAL_ATTENTION_KINDS, set_temporal_attention
+from dreammotion.models.compile import raise_dynamo_cache_limits
 from dreammotion.synthetic.captions import MAX_TOKENS, caption, vocabulary
 from dreammotion.synthetic.render import render_batch_torch, sample_spec, specs_to_tensors
 from dreammotion.utils.atomic import atomic_dir, atomic_path, write_json
@@ -187,10 +188,7 @@ def compile_unet(unet, mode: str) -> int:
 
     if mode == "none":
         return 0
-    # Each distinct (class, input shape) is one graph; the default limit of 8 per code object would
-    # silently send later blocks back to eager.
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-    torch._dynamo.config.accumulated_cache_size_limit = max(torch._dynamo.config.accumulated_cache_size_limit, 512)
+    raise_dynamo_cache_limits()
     if mode == "full":
         unet.compile()
         return 1
