@@ -252,6 +252,23 @@ def test_layout_optimization_sets_inductors_switch_per_trainer_and_needs_a_compi
         train.PriorTrainer(parser.parse_args(base + ["--layout-optimization", "force"]), torch.device("cpu"))
 
 
+def test_kernel_tuning_sets_inductors_switch_per_trainer_and_needs_a_compile(tmp_path, monkeypatch):
+    import torch._inductor.config as inductor_config
+
+    monkeypatch.setattr(inductor_config, "coordinate_descent_tuning", False)
+    monkeypatch.setattr(train, "compile_unet", lambda unet, mode: 0)  # the switch, not the compile
+    parser = __import__("argparse").ArgumentParser()
+    train.add_arguments(parser)
+    base = ["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "2", "--device", "cpu"]
+    train.PriorTrainer(parser.parse_args(base + ["--compile", "full", "--kernel-tuning", "coordinate-descent"]),
+                       torch.device("cpu"))
+    assert inductor_config.coordinate_descent_tuning is True
+    train.PriorTrainer(parser.parse_args(base + ["--compile", "full"]), torch.device("cpu"))
+    assert inductor_config.coordinate_descent_tuning is False
+    with pytest.raises(ValueError, match="needs --compile"):
+        train.PriorTrainer(parser.parse_args(base + ["--kernel-tuning", "coordinate-descent"]), torch.device("cpu"))
+
+
 def test_timestep_range_limits_the_sampled_timesteps():
     """--timestep-range 999 999: a one-step second stage trains only for the step it runs."""
     from types import SimpleNamespace

@@ -57,10 +57,14 @@ VARIANTS: list[tuple[str, dict]] = [
     # Run 12's step with inductor's layout optimisation forced (its heuristic declines it for the UNet).
     ("compile_full_graph_broadcast_layout_b1024", {"compile": "full", "cuda_graph": True, "batch": 1024,
                                                    "temporal_attention": "broadcast", "layout_optimization": "force"}),
+    # ... and inductor's coordinate-descent search of its generated kernels' block sizes.
+    ("compile_full_graph_broadcast_layout_cdt_b1024", {"compile": "full", "cuda_graph": True, "batch": 1024,
+                                                       "temporal_attention": "broadcast", "layout_optimization": "force",
+                                                       "kernel_tuning": "coordinate-descent"}),
 ]
 
-SETTINGS = ("batch", "head_size", "temporal_attention", "compile", "layout_optimization", "precision", "cuda_graph",
-            "channels_last")
+SETTINGS = ("batch", "head_size", "temporal_attention", "compile", "layout_optimization", "kernel_tuning", "precision",
+            "cuda_graph", "channels_last")
 
 
 def defaults() -> dict:
@@ -107,6 +111,7 @@ def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_di
         "temporal_attention": args.temporal_attention,
         "compile": args.compile,
         "layout_optimization": args.layout_optimization,
+        "kernel_tuning": args.kernel_tuning,
         "precision": args.precision,
         "cuda_graph": args.cuda_graph,
         "channels_last": args.channels_last,

@@ -201,17 +201,28 @@ def compile_unet(unet, mode: str) -> int:
     return len(blocks)
 
 
-def set_layout_optimization(mode: str, compile_mode: str) -> None:
-    """Inductor's layout optimisation (channels-last convolutions inside the compiled graph): "auto"
-    leaves inductor's heuristic, "force" overrides it. A process-wide setting, read when the graph
-    compiles (the first step), so it is set here for every trainer, not only for "force"."""
+KERNEL_TUNINGS = ("default", "coordinate-descent")
+
+
+def set_inductor_options(layout: str, tuning: str, compile_mode: str) -> None:
+    """Process-wide inductor settings, read when the graph compiles (the first step), so they are set
+    here for every trainer, not only for the non-default values.
+
+    layout: "auto" leaves inductor's heuristic for channels-last convolutions, "force" overrides it.
+    tuning: "coordinate-descent" lets inductor search the block sizes of its generated kernels (the
+    fused GroupNorm/elementwise reductions that dominate the compiled step) at compile time."""
     import torch._inductor.config as inductor_config
 
-    if mode not in ("auto", "force"):
-        raise ValueError(f"unknown layout optimisation {mode!r}: auto or force")
-    if mode == "force" and compile_mode == "none":
+    if layout not in ("auto", "force"):
+        raise ValueError(f"unknown layout optimisation {layout!r}: auto or force")
+    if tuning not in KERNEL_TUNINGS:
+        raise ValueError(f"unknown kernel tuning {tuning!r}: {', '.join(KERNEL_TUNINGS)}")
+    if compile_mode == "none" and layout == "force":
         raise ValueError("--layout-optimization force acts on the compiled graph: it needs --compile blocks or full")
-    inductor_config.force_layout_optimization = mode == "force"
+    if compile_mode == "none" and tuning != "default":
+        raise ValueError(f"--kernel-tuning {tuning} tunes compiled kernels: it needs --compile blocks or full")
+    inductor_config.force_layout_optimization = layout == "force"
+    inductor_config.coordinate_descent_tuning = tuning == "coordinate-descent"
 
 
 def load_compile_cache(path: Path) -> dict | None:
@@ -371,6 +382,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --compile: auto lets inductor decide whether to run the convolutions channels-last "
                              "(it declines for a graph with few convolutions among many nodes, as the UNet's is); "
                              "force makes it (TORCHINDUCTOR_FORCE_LAYOUT_OPT; bench/prior/NOTES.md, run 12)")
+    parser.add_argument("--kernel-tuning", default="default", choices=KERNEL_TUNINGS,
+                        help="with --compile: coordinate-descent searches the block sizes of inductor's generated "
+                             "kernels at compile time (longer compile; bench/prior/NOTES.md)")
     parser.add_argument("--precision", default="autocast", choices=("autocast", "bf16"),
                         help="autocast: fp32 weights, bf16 autocast on CUDA; bf16: UNet weights and activations "
                              "in bf16, fp32 master weights for AdamW and the EMA (bench/prior/NOTES.md)")
@@ -448,7 +462,8 @@ class PriorTrainer:
                     module.to(memory_format=torch.channels_last_3d)
         self.compile_cache = getattr(args, "compile_cache", None) if args.compile != "none" else None
         self.compile_cache_loaded = load_compile_cache(self.compile_cache) if self.compile_cache else None
-        set_layout_optimization(getattr(args, "layout_optimization", "auto"), args.compile)
+        set_inductor_options(getattr(args, "layout_optimization", "auto"), getattr(args, "kernel_tuning", "default"),
+                             args.compile)
         self.compiled_modules = compile_unet(self.unet, args.compile)
         self.text_encoder.to(device).train()
         self.modules = [self.unet, self.text_encoder]
