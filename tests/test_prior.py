@@ -233,40 +233,27 @@ def test_compile_cache_round_trip_and_the_trainer_saves_it_once_after_the_first_
     assert saved == [cache]
 
 
-def test_layout_optimization_sets_inductors_switch_per_trainer_and_needs_a_compile(tmp_path, monkeypatch):
+@pytest.mark.parametrize("option, value, switch", [
+    ("--layout-optimization", "force", "force_layout_optimization"),
+    ("--kernel-tuning", "coordinate-descent", "coordinate_descent_tuning"),
+])
+def test_inductor_options_set_their_switch_per_trainer_and_need_a_compile(tmp_path, monkeypatch, option, value, switch):
     """--layout-optimization force overrides inductor's heuristic (which declines channels-last for the
-    UNet's graph); each trainer sets the process-wide switch, so a later "auto" trainer is not forced."""
+    UNet's graph), --kernel-tuning coordinate-descent turns on its block-size search; each trainer sets
+    the process-wide switch, so a later trainer without the option is not affected."""
     import torch._inductor.config as inductor_config
 
-    monkeypatch.setattr(inductor_config, "force_layout_optimization", False)
+    monkeypatch.setattr(inductor_config, switch, False)
     monkeypatch.setattr(train, "compile_unet", lambda unet, mode: 0)  # the switch, not the compile
     parser = __import__("argparse").ArgumentParser()
     train.add_arguments(parser)
     base = ["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "2", "--device", "cpu"]
-    train.PriorTrainer(parser.parse_args(base + ["--compile", "full", "--layout-optimization", "force"]),
-                       torch.device("cpu"))
-    assert inductor_config.force_layout_optimization is True
+    train.PriorTrainer(parser.parse_args(base + ["--compile", "full", option, value]), torch.device("cpu"))
+    assert getattr(inductor_config, switch) is True
     train.PriorTrainer(parser.parse_args(base + ["--compile", "full"]), torch.device("cpu"))
-    assert inductor_config.force_layout_optimization is False
+    assert getattr(inductor_config, switch) is False
     with pytest.raises(ValueError, match="needs --compile"):
-        train.PriorTrainer(parser.parse_args(base + ["--layout-optimization", "force"]), torch.device("cpu"))
-
-
-def test_kernel_tuning_sets_inductors_switch_per_trainer_and_needs_a_compile(tmp_path, monkeypatch):
-    import torch._inductor.config as inductor_config
-
-    monkeypatch.setattr(inductor_config, "coordinate_descent_tuning", False)
-    monkeypatch.setattr(train, "compile_unet", lambda unet, mode: 0)  # the switch, not the compile
-    parser = __import__("argparse").ArgumentParser()
-    train.add_arguments(parser)
-    base = ["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "2", "--device", "cpu"]
-    train.PriorTrainer(parser.parse_args(base + ["--compile", "full", "--kernel-tuning", "coordinate-descent"]),
-                       torch.device("cpu"))
-    assert inductor_config.coordinate_descent_tuning is True
-    train.PriorTrainer(parser.parse_args(base + ["--compile", "full"]), torch.device("cpu"))
-    assert inductor_config.coordinate_descent_tuning is False
-    with pytest.raises(ValueError, match="needs --compile"):
-        train.PriorTrainer(parser.parse_args(base + ["--kernel-tuning", "coordinate-descent"]), torch.device("cpu"))
+        train.PriorTrainer(parser.parse_args(base + [option, value]), torch.device("cpu"))
 
 
 def test_timestep_range_limits_the_sampled_timesteps():
