@@ -39,3 +39,19 @@ def test_a_later_snapshot_resumes_the_same_trajectory(regimes, tmp_path):
     masked, unmasked = snapshots["runs"][2]["edits"][0], snapshots["runs"][3]["edits"][0]
     assert masked["preserved_psnr"] > unmasked["preserved_psnr"]
     assert "| yes | 0.1, 0.1 | 2 |" in regimes.tables(snapshots)
+
+
+def test_reports_of_one_suite_combine_and_others_are_refused(regimes, tmp_path):
+    # A call cut off by its time limit is continued by another; the tables read both, but never runs
+    # of another suite or mask setting (a report from before --mask-applies-to counts as "vdds").
+    base = {"model": "m", "suite": {"n": 24, "seed": 0, "kinds": ["colour"]}, "baseline": {}}
+    old = {**base, "settings": {"guidance_scale": 2.0, "snapshots": [30]}, "runs": [{"lambda_s": 0.0}]}
+    new = {**base, "settings": {"guidance_scale": 2.0, "snapshots": [30], "mask_applies_to": "vdds"},
+           "runs": [{"lambda_s": 5.0}]}
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    assert [r["lambda_s"] for r in regimes.combine([old, new], paths)["runs"]] == [0.0, 5.0]
+    other = {**new, "settings": {**new["settings"], "mask_applies_to": "all"}}
+    with pytest.raises(SystemExit, match="b.json: settings"):
+        regimes.combine([old, other], paths)
+    with pytest.raises(SystemExit, match="b.json: suite"):
+        regimes.combine([old, {**new, "suite": {**base["suite"], "seed": 1}}], paths)

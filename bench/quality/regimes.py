@@ -3,7 +3,9 @@
     python bench/quality/regimes.py --model data/models/dreammotion-shapes-t2v --device cuda \\
         --n 24 --seed 0 --kinds colour texture background --lambdas 0,0 0.1,0.1 1,1 5,5 0,5 5,0 \\
         --snapshots 30 100 200 --out bench/quality/regimes.json
-    python bench/quality/regimes.py --table bench/quality/regimes.json   # the Markdown tables again
+    python bench/quality/regimes.py --table bench/quality/regimes.json bench/quality/regimes_s5t0.json
+        # the Markdown tables again, of the committed runs (a second call ran the lambdas the first's
+        # time limit cut off); docs/quality.md says what they show
 
 The suite's edits (``dreammotion.synthetic.edit_quality``: rendered source, true edit, edit region)
 are optimised, for each (lambda_s, lambda_t) pair, twice: with the V-DDS mask (the method) and without
@@ -96,7 +98,8 @@ def run(args) -> dict:
     suite = draw_suite(args.n, args.seed, tuple(args.kinds))
     latents = [model.encode_frames(to_tensor(clips.source_frames)).cpu() for _, clips in suite]
     report = {"model": args.model, "suite": {"n": args.n, "seed": args.seed, "kinds": args.kinds},
-              "settings": {"guidance_scale": args.guidance_scale, "snapshots": args.snapshots},
+              "settings": {"guidance_scale": args.guidance_scale, "snapshots": args.snapshots,
+                           "mask_applies_to": args.mask_applies_to},
               "device": str(model.device), "command": "python bench/quality/regimes.py " + " ".join(sys.argv[1:]),
               "baseline": summarise([{"kind": e.kind, **measure(c.source_frames, e, c, [])} for e, c in suite]),
               "runs": []}
@@ -107,12 +110,14 @@ def run(args) -> dict:
             for masked in (True, False):
                 for (edit, clips), source in zip(suite, latents):
                     config = EditConfig(iterations=iterations, guidance_scale=args.guidance_scale, lambda_s=lambda_s,
-                                        lambda_t=lambda_t, use_mask=masked, seed=edit.seed,
+                                        lambda_t=lambda_t, use_mask=masked, mask_applies_to=args.mask_applies_to,
+                                        seed=edit.seed,
                                         checkpoint_every=args.checkpoint_every)
                     region = torch.from_numpy(clips.edit_region.astype(np.float32))
                     name = f"{edit.edit_id}_{'masked' if masked else 'unmasked'}"
                     jobs.append(EditJob(source, edit.source_prompt, edit.target_prompt, region, config,
-                                        work / f"s{lambda_s}_t{lambda_t}" / f"{name}.pt", name))
+                                        work / args.mask_applies_to / f"s{lambda_s}_t{lambda_t}" / f"{name}.pt",
+                                        name))
             started = time.perf_counter()
             results = dreammotion_edit_batch(model, jobs, progress=False)
             seconds = time.perf_counter() - started
@@ -174,6 +179,19 @@ def tables(report: dict, kinds: tuple[str, ...] = ("all",)) -> str:
     return "\n".join(lines)
 
 
+def combine(reports: list[dict], paths: list[Path]) -> dict:
+    """One report of the runs of several, which must share model, suite and settings (a call cut off by
+    its time limit continued by another with the lambdas it did not reach)."""
+    # Reports written before --mask-applies-to existed masked V-DDS only, the paper's form.
+    reports = [{**r, "settings": {"mask_applies_to": "vdds", **r["settings"]}} for r in reports]
+    first = reports[0]
+    for report, path in zip(reports[1:], paths[1:]):
+        for key in ("model", "suite", "settings"):
+            if report[key] != first[key]:
+                raise SystemExit(f"{path}: {key} {report[key]!r} differs from {paths[0]}'s {first[key]!r}")
+    return {**first, "runs": [run for report in reports for run in report["runs"]]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="data/models/dreammotion-shapes-t2v")
@@ -186,15 +204,20 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="LAMBDA_S,LAMBDA_T")
     parser.add_argument("--snapshots", nargs="+", type=int, default=[30, 100, 200],
                         help="iteration counts at which the same trajectories are measured (ascending)")
+    parser.add_argument("--mask-applies-to", choices=("vdds", "all"), default="vdds",
+                        help="what the mask of a masked run multiplies: the V-DDS term (the paper) or the whole "
+                             "update, S-SSM and T-SSM included (EditConfig.mask_applies_to)")
     parser.add_argument("--checkpoint-every", type=int, default=5,
                         help="a later snapshot resumes from the last checkpoint before the earlier one's end")
     parser.add_argument("--guidance-scale", type=float, default=2.0, help="the demo's and suite's guidance")
     parser.add_argument("--work", default="/tmp/dreammotion-regimes", help="checkpoints (resumable)")
     parser.add_argument("--out", type=Path, help="JSON report, rewritten after every batch")
-    parser.add_argument("--table", type=Path, help="print the Markdown tables of this report and exit")
+    parser.add_argument("--table", type=Path, nargs="+",
+                        help="print the Markdown tables of these reports (runs of one suite, e.g. a second call's "
+                             "further lambdas) and exit")
     args = parser.parse_args(argv)
     if args.table:
-        report = json.loads(args.table.read_text())
+        report = combine([json.loads(path.read_text()) for path in args.table], args.table)
         print(tables(report, ("all",) + tuple(report["suite"]["kinds"])))
         return 0
     if args.out is None:
