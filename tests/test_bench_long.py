@@ -82,3 +82,26 @@ def test_seams_runs_end_to_end_for_each_edit_kind(seams, tmp_path, kind):
     assert report["settings"]["edit_kind"] == kind
     edit = report["edits"][0]
     assert all(len(edit[route]["psnr"]) == 12 for route in ("joint", "naive", "shifted"))
+
+
+def test_per_frame_noise_of_the_probe_does_not_depend_on_the_clip_length():
+    # noise_draw_probe.py's premise: under --noise per-frame, frames 0-7 get the same noise at any N
+    # (and the same timestep as the edit's own draw), so N = 8 and N = 24 compare windowing alone.
+    import torch
+
+    from dreammotion.edit import optimizer
+
+    probe = load_bench_script("long/noise_draw_probe.py", "noise_draw_probe_bench")
+    config = type("Config", (), {"seed": 3, "t_min": 20, "t_max": 980})()
+    job = type("Job", (), {"config": config})()
+
+    def state(frames):
+        return type("State", (), {"job": job, "iteration": 5, "x": torch.zeros(1, 2, frames, 4, 4)})()
+
+    t8, noise8, _ = probe.per_frame_draws(state(8))
+    t24, noise24, _ = probe.per_frame_draws(state(24))
+    own_t, _, _ = optimizer._draws(state(8))
+    assert t8 == t24 == own_t
+    assert noise24.shape == (1, 2, 24, 4, 4)
+    assert torch.equal(noise8, noise24[:, :, :8])
+    assert not torch.equal(noise24[:, :, 0], noise24[:, :, 1])
