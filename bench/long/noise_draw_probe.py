@@ -14,7 +14,6 @@ the same noise whatever N is.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -22,7 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import seams  # noqa: E402  (the clips and measures of seams.py, as bench/upsample/keyframes.py takes them)
+
+CLIP_FRAMES = 32 + seams.SHIFT  # as seams.py renders its clip 0
 
 
 def per_frame_draws(state):
@@ -44,10 +46,9 @@ def main(argv=None) -> int:
     parser.add_argument("--noise", choices=("standard", "per-frame"), default="standard")
     parser.add_argument("--iterations", type=int, default=30)
     args = parser.parse_args(argv)
+    if max(args.frames) > CLIP_FRAMES:
+        parser.error(f"--frames at most {CLIP_FRAMES}")
 
-    spec = importlib.util.spec_from_file_location("seams_bench", HERE / "seams.py")
-    seams = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(seams)
     from dreammotion.edit import EditConfig, dreammotion_edit, optimizer
     from dreammotion.models import load_t2v
     from dreammotion.synthetic import caption, render
@@ -55,12 +56,9 @@ def main(argv=None) -> int:
     if args.noise == "per-frame":
         optimizer._draws = per_frame_draws  # a probe, not an option of the library
     model = load_t2v(args.model, device="cpu")
-    longest = max(args.frames)
     source, target = seams.draw_clip(0, 0, 32, "background")
-    frames, masks = render(source, frames=32 + seams.SHIFT)  # as seams.py renders clip 0
-    truth, _ = render(target, frames=32 + seams.SHIFT)
-    if longest > len(frames):
-        parser.error(f"--frames at most {len(frames)}")
+    frames, masks = render(source, frames=CLIP_FRAMES)
+    truth, _ = render(target, frames=CLIP_FRAMES)
     for n in args.frames:
         latents = model.encode_frames(torch.tensor(frames[:n]).permute(0, 3, 1, 2).float() / 127.5 - 1)
         mask = torch.tensor(~masks[:n], dtype=torch.float32)  # a background edit's region: all but the object
