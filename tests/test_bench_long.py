@@ -56,6 +56,30 @@ def test_interior_control_carries_the_run_to_run_noise(seams):
     assert summary["joint_interior_control_db"]["std"] > 0.2 and summary["joint_border_cost_db"]["std"] > 0.2
 
 
+def test_a_border_cost_counts_as_a_seam_only_beyond_two_standard_errors_of_the_seeds(seams):
+    # Four edit seeds per route. The joint run's border frames are 1 dB worse on every seed (a seam); at its
+    # interior frames the seeds scatter by +-1 dB around the same mean (no seam, however large one draw's gap).
+    borders = set(WINDOWS.borders())
+    offsets = [1.0, -1.0, 1.0, -1.0]
+    joint = [[30.0 - (1.0 if f in borders else 0.0) + (o if f not in borders else 0.0) for f in range(32)]
+             for o in offsets]
+    shifted = [[30.0] * 32 for _ in offsets]
+
+    def over_seeds(runs):
+        return {**seams.over_seeds([route(r) for r in runs], [0, 1, 2, 3]), "seconds": 1.0}
+
+    edit = {"clip": 0, "source_psnr": 10.0, "joint": over_seeds(joint), "shifted": over_seeds(shifted)}
+    assert edit["joint"]["psnr"][0] == 30.0 and edit["joint"]["psnr_per_seed"][1][0] == 29.0
+    cost = seams.summarise([edit], WINDOWS)["joint_border_cost_db"]
+    assert cost["mean"] == 1.0 and cost["standard_error_mean"] == 0.0
+    assert cost["over_0.5db_by_2_standard_errors"] == cost["frames"] > 0
+    # The same 1 dB at the borders, but scattered as much as the interior: not clear of the seeds' noise.
+    noisy = [[v + (3 * o if f in borders else 0.0) for f, v in enumerate(r)] for r, o in zip(joint, offsets)]
+    edit["joint"] = over_seeds(noisy)
+    cost = seams.summarise([edit], WINDOWS)["joint_border_cost_db"]
+    assert cost["mean"] == 1.0 and cost["over_0.5db_by_2_standard_errors"] == 0
+
+
 def test_merge_refuses_runs_of_other_settings_or_the_same_clip(seams, tmp_path):
     base = {"windows": WINDOWS.describe(), "settings": {"iterations": 30}, "seed": 0, "frames": 32, "command": "c"}
     edit = {"source_psnr": 10.0, "joint": route([30.0] * 32), "naive": route([29.0] * 32)}
@@ -84,6 +108,19 @@ def test_seams_runs_end_to_end_for_each_edit_kind(seams, tmp_path, kind):
     assert all(len(edit[route]["psnr"]) == 12 for route in ("joint", "naive", "shifted"))
 
 
+def test_seams_with_edit_seeds_measures_each_seed_and_their_mean(seams, tmp_path):
+    out = tmp_path / "seams.json"
+    assert seams.main(["seams", "--frames", "12", "--window", "8", "--overlap", "4", "--iterations", "1",
+                       "--clips", "0", "--routes", "joint", "shifted", "--edit-seeds", "0", "1",
+                       "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    joint = report["edits"][0]["joint"]
+    assert report["settings"]["edit_seeds"] == [0, 1] and joint["seeds"] == [0, 1]
+    assert np.allclose(joint["psnr"], np.mean(joint["psnr_per_seed"], axis=0))
+    assert joint["psnr_per_seed"][0] != joint["psnr_per_seed"][1]  # two seeds, two draws
+    assert "over_0.5db_by_2_standard_errors" in report["summary"]["joint_border_cost_db"]
+
+
 def test_per_frame_noise_of_the_probe_does_not_depend_on_the_clip_length():
     # noise_draw_probe.py's premise: under --noise per-frame, frames 0-7 get the same noise at any N
     # (and the same timestep as the edit's own draw), so N = 8 and N = 24 compare windowing alone.
@@ -92,7 +129,7 @@ def test_per_frame_noise_of_the_probe_does_not_depend_on_the_clip_length():
     from dreammotion.edit import optimizer
 
     probe = load_bench_script("long/noise_draw_probe.py", "noise_draw_probe_bench")
-    config = type("Config", (), {"seed": 3, "t_min": 20, "t_max": 980})()
+    config = type("Config", (), {"seed": 3, "t_min": 20, "t_max": 980, "window": 0, "window_noise": "clip"})()
     job = type("Job", (), {"config": config})()
 
     def state(frames):

@@ -154,6 +154,39 @@ def test_random_window_grid_edits_reproducibly_and_differently_from_the_fixed_gr
         EditConfig(window_grid="sliding")
 
 
+def test_window_noise_gives_every_window_the_same_draw(clip):
+    model, x_src, emb, mask, x, noise = clip
+    windows = Windows.for_clip(FRAMES, 4, 2)  # frames 0-3, 2-5, 4-7, 6-9
+    config = EditConfig(lambda_s=0.1, lambda_t=0.1)
+    plain = FastPath(fuse_null_branch=False, checkpoint=(), chunk_temporal_attention=False)
+    one_window = noise[:, :, :4]
+    per_window = []
+    with EditStep(model.unet, x_src[:, :, :4], emb, mask[:, :, :4], model.alphas_cumprod.float(), config, plain) as step:
+        joint = windowed_update(step, x, x_src, mask, 300, one_window, windows, cross_window=False)
+        for window in windows.slices:
+            step.set_window(x_src[:, :, window], mask[:, :, window])
+            per_window.append(step(x[:, :, window], 300, one_window).update)
+        with pytest.raises(ValueError, match="noise of 3 frames"):
+            windowed_update(step, x, x_src, mask, 300, noise[:, :, :3], windows)
+    # frame 4 is position 2 of window 1 and position 0 of window 2: two different draws of the one window's noise
+    torch.testing.assert_close(joint.update[:, :, 4], (per_window[1][:, :, 2] + per_window[2][:, :, 0]) / 2)
+
+
+def test_window_noise_edits_reproducibly_and_differently_from_clip_noise(clip):
+    model, x_src, *_ = clip
+    base = dict(iterations=3, window=4, window_overlap=2, lambda_s=0.1, lambda_t=0.1)
+    runs = [dreammotion_edit(model, x_src, "a red circle", "a blue square", None,
+                             EditConfig(**base, window_noise=kind), progress=False).latents
+            for kind in ("window", "window", "clip")]
+    assert torch.equal(runs[0], runs[1]) and not torch.allclose(runs[0], runs[2])
+    # a clip that fits one window draws the same noise either way
+    short = [dreammotion_edit(model, x_src[:, :, :4], "a red circle", "a blue square", None,
+                              EditConfig(**base, window_noise=kind), progress=False).latents for kind in ("window", "clip")]
+    assert torch.equal(short[0], short[1])
+    with pytest.raises(EditSettingsError, match="window_noise"):
+        EditConfig(window_noise="frame")
+
+
 # -- the workflow's settings: window and overlap `auto`, read from the model ------------------------------------
 
 

@@ -90,7 +90,7 @@ def seams(args) -> dict:
     windows = Windows.for_clip(args.frames, args.window, args.overlap)
     settings = {"iterations": args.iterations, "guidance_scale": args.guidance_scale, "lambda_s": 0.1, "lambda_t": 0.1,
                 "cross_window_tssm": not args.no_cross_window_tssm, "window_weighting": args.window_weighting,
-                "window_grid": args.window_grid}
+                "window_grid": args.window_grid, "window_noise": args.window_noise}
     routes = args.routes
     edits = []
     for index in (args.clips if args.clips is not None else range(args.n)):
@@ -109,22 +109,36 @@ def seams(args) -> dict:
             # A background or texture edit's mask is everything but the object, as the suite's masks are.
             mask = torch.tensor(~all_masks[clip] if edits_background(args.kind) else all_masks[clip], dtype=torch.float32)
             start = time.perf_counter()
-            if route in ("joint", "shifted"):
-                config = EditConfig(seed=index, window=args.window, window_overlap=args.overlap, **settings)
-                edited = dreammotion_edit(model, latents, caption(source), caption(target), mask, config,
-                                          progress=False).latents
-            else:
-                config = EditConfig(seed=index, **settings)
-                edited = independent_windows(model, latents, caption(source), caption(target), mask, config, windows,
-                                             progress=False)
-            record[route] = {**per_frame(decode(model, edited), all_truth[clip]), "first_frame": first,
-                             "seconds": round(time.perf_counter() - start, 1)}
+            runs = []
+            # The edit's seed (its timestep and noise draws): the clip's index, or each of --edit-seeds in turn.
+            for seed in (args.edit_seeds if args.edit_seeds is not None else [index]):
+                if route in ("joint", "shifted"):
+                    config = EditConfig(seed=seed, window=args.window, window_overlap=args.overlap, **settings)
+                    edited = dreammotion_edit(model, latents, caption(source), caption(target), mask, config,
+                                              progress=False).latents
+                else:
+                    config = EditConfig(seed=seed, **settings)
+                    edited = independent_windows(model, latents, caption(source), caption(target), mask, config,
+                                                 windows, progress=False)
+                runs.append(per_frame(decode(model, edited), all_truth[clip]))
+            record[route] = {**(runs[0] if args.edit_seeds is None else over_seeds(runs, args.edit_seeds)),
+                             "first_frame": first, "seconds": round(time.perf_counter() - start, 1)}
             print(index, route, json.dumps(route_summary([record[route]], windows)), flush=True)
         edits.append(record)
     # The edit kind is recorded with the settings (merge compares them) but is no EditConfig field.
-    return {"windows": windows.describe(), "settings": {**settings, "edit_kind": args.kind}, "seed": args.seed,
+    return {"windows": windows.describe(), "settings": {**settings, "edit_kind": args.kind, "edit_seeds": args.edit_seeds},
+            "seed": args.seed,
             "frames": args.frames,
             "edits": edits, "summary": summarise(edits, windows)}
+
+
+def over_seeds(runs: list[dict], seeds: list[int]) -> dict:
+    """One route's per-frame measures over several edit seeds: "psnr" and "flicker" are the means (what the
+    summaries read), each seed's values are kept beside them."""
+    return {"psnr": np.mean([r["psnr"] for r in runs], axis=0).tolist(),
+            "flicker": np.mean([r["flicker"] for r in runs], axis=0).tolist(),
+            "seeds": list(seeds), "psnr_per_seed": [r["psnr"] for r in runs],
+            "flicker_per_seed": [r["flicker"] for r in runs]}
 
 
 def frame_classes(windows) -> tuple[list[int], list[int]]:
@@ -196,6 +210,21 @@ def shift_drops(edits: list[dict], windows, frames: str = "border") -> list[floa
     return drops
 
 
+def shift_drop_errors(edits: list[dict], windows, frames: str = "border") -> list[float]:
+    """The standard error of each of ``shift_drops``' differences, from the spread over the edit seeds of the
+    per-seed difference (runs with --edit-seeds only; the two runs of one seed are a pair: a seed that edits
+    the whole clip better or worse does so in both). A per-frame cost is a seam only where it stands clear."""
+    borders, interior = frame_classes(windows)
+    errors = []
+    for e in edits:
+        for f in (borders if frames == "border" else interior):
+            g = f - SHIFT
+            if 0 <= g < windows.frames and g not in borders:
+                pairs = [s[g] - j[f] for s, j in zip(e["shifted"]["psnr_per_seed"], e["joint"]["psnr_per_seed"])]
+                errors.append(float(np.std(pairs, ddof=1) / np.sqrt(len(pairs))))
+    return errors
+
+
 def _spread(values: list[float]) -> dict:
     return {"mean": round(float(np.mean(values)), 2), "std": round(float(np.std(values)), 2),
             "worst": round(float(np.max(values)), 2), "over_0.5db": int(sum(v > 0.5 for v in values)),
@@ -209,6 +238,13 @@ def summarise(edits: list[dict], windows) -> dict:
         summary["joint_border_cost_db"] = _spread(shift_drops(edits, windows))
         # The same difference on frames off the borders in both runs: what the noise draws alone do.
         summary["joint_interior_control_db"] = _spread(shift_drops(edits, windows, frames="interior"))
+        if all(len(e[r].get("psnr_per_seed", [])) > 1 and e[r]["seeds"] == e["joint"]["seeds"]
+               for e in edits for r in ("joint", "shifted")):
+            costs, errors = shift_drops(edits, windows), shift_drop_errors(edits, windows)
+            # Border frames whose cost exceeds 0.5 dB by more than two standard errors: a seam, not a draw.
+            summary["joint_border_cost_db"].update({
+                "standard_error_mean": round(float(np.mean(errors)), 2),
+                "over_0.5db_by_2_standard_errors": int(sum(c - 2 * se > 0.5 for c, se in zip(costs, errors)))})
     if "joint" in routes and "naive" in routes:  # per border frame, joint minus naive PSNR: > 0 where joint is better
         borders, _ = frame_classes(windows)
         gains = [e["joint"]["psnr"][f] - e["naive"]["psnr"][f] for e in edits for f in borders]
@@ -218,7 +254,7 @@ def summarise(edits: list[dict], windows) -> dict:
     return summary
 
 
-SETTINGS_BEFORE_THEY_EXISTED = {"window_grid": "fixed", "edit_kind": "colour"}
+SETTINGS_BEFORE_THEY_EXISTED = {"window_grid": "fixed", "window_noise": "clip", "edit_kind": "colour", "edit_seeds": None}
 
 
 def merge(args) -> dict:
@@ -339,11 +375,17 @@ def main(argv=None) -> int:
                         help="seams: how the joint routes weigh a frame's windows (edit.window_weighting)")
     parser.add_argument("--window-grid", default="fixed", choices=("fixed", "random"),
                         help="seams: the joint routes' window starts, fixed or moved at random each iteration (edit.window_grid)")
+    parser.add_argument("--window-noise", default="clip", choices=("clip", "window"),
+                        help="seams: the joint routes' noise, one draw for the clip or one window's draw for every window "
+                             "(edit.window_noise)")
     parser.add_argument("--kind", default="colour", choices=("colour", "texture", "background"),
                         help="seams: the edit (a texture or background edit's mask is all but the object)")
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--guidance-scale", type=float, default=2.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seams: the suite's seed (which clips are drawn)")
+    parser.add_argument("--edit-seeds", type=int, nargs="+", default=None,
+                        help="seams: edit each clip once per seed (timestep and noise draws) and measure the means, "
+                             "so that a per-frame difference is not one draw's luck (default: one edit, seed = clip index)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     report = {"seams": seams, "memory": memory, "merge": merge}[args.mode](args)

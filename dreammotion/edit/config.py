@@ -43,6 +43,7 @@ class EditConfig:
     cross_window_tssm: bool = True  # [ours] T-SSM also between a window's frames and the previous window's
     window_weighting: str = "taper"  # [ours] a frame's update over its windows: "taper" (edges count less) or the "uniform" mean; bench/long/README.md
     window_grid: str = "fixed"  # [ours] where windows start: "fixed", or "random" (each iteration the grid moves by a random offset, so no frame sits on a border every iteration); bench/long/README.md
+    window_noise: str = "clip"  # [ours] an iteration's noise over windows: "clip" (one draw for the clip: a frame's noise is the same in each of its windows) or "window" (one draw of a window's length, the same in every window, as windows edited apart get it); bench/long/README.md
     # Bookkeeping ---------------------------------------------------------------------------------
     seed: int = 0  # seed of the per-iteration timestep and noise draws (the manifest's seed column)
     checkpoint_every: int = 50  # iterations between checkpoints (resume after a kill)
@@ -54,6 +55,7 @@ class EditConfig:
     VALID_MASK_TARGETS = ("vdds", "all")
     VALID_WINDOW_WEIGHTINGS = WINDOW_WEIGHTINGS
     VALID_WINDOW_GRIDS = WINDOW_GRIDS
+    VALID_WINDOW_NOISES = ("clip", "window")
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -85,6 +87,8 @@ class EditConfig:
              f"window_weighting must be one of {self.VALID_WINDOW_WEIGHTINGS}, got {self.window_weighting!r}")
         need(self.window_grid in self.VALID_WINDOW_GRIDS, ("window_grid",),
              f"window_grid must be one of {self.VALID_WINDOW_GRIDS}, got {self.window_grid!r}")
+        need(self.window_noise in self.VALID_WINDOW_NOISES, ("window_noise",),
+             f"window_noise must be one of {self.VALID_WINDOW_NOISES}, got {self.window_noise!r}")
         need(0 <= self.t_min <= self.t_max, ("t_min", "t_max"),
              f"need 0 <= t_min <= t_max, got t_min={self.t_min}, t_max={self.t_max}")
         need(self.lr > 0, ("lr",), f"lr must be > 0, got {self.lr}")
@@ -132,7 +136,7 @@ _FIELD_TYPES = {
     "iterations": int, "optimizer": str, "lr": float, "guidance_scale": float, "t_min": int, "t_max": int,
     "score": str, "use_mask": bool, "mask_applies_to": str, "lambda_s": float, "lambda_t": float,
     "key_layers": "layers", "truncate_forward": bool, "window": int, "window_overlap": int,
-    "cross_window_tssm": bool, "window_weighting": str, "window_grid": str, "seed": int, "checkpoint_every": int,
+    "cross_window_tssm": bool, "window_weighting": str, "window_grid": str, "window_noise": str, "seed": int, "checkpoint_every": int,
     "divergence_factor": "factor", "extra": dict,
 }
 

@@ -687,7 +687,10 @@ def _draws(state: _EditState) -> tuple[int, torch.Tensor, torch.Generator]:
     config = state.job.config
     gen = _iteration_generator(config.seed, state.iteration)
     t = int(torch.randint(config.t_min, config.t_max + 1, (1,), generator=gen))
-    return t, torch.randn(state.x.shape, generator=gen), gen
+    shape = list(state.x.shape)
+    if config.window_noise == "window" and 0 < config.window < shape[2]:
+        shape[2] = config.window  # one window's noise, which windowed_update gives every window
+    return t, torch.randn(shape, generator=gen), gen
 
 
 def _apply_update(state: _EditState, out: IterationOutput, index: int, t: int) -> None:

@@ -149,11 +149,16 @@ def windowed_update(step, x: torch.Tensor, x_src: torch.Tensor, mask: torch.Tens
                     windows: Windows, *, cross_window: bool = True, weighting: str = "uniform"):
     """One iteration's update of the whole clip's latents x (1, C, F, h, w), window by window.
 
-    `step` is an entered ``EditStep`` of one window's length. Returns an ``IterationOutput`` over the
+    `step` is an entered ``EditStep`` of one window's length. `noise` covers the clip (each window takes
+    its frames' part) or one window (every window takes all of it: ``window_noise: window``). Returns an
+    ``IterationOutput`` over the
     whole clip (score and SSM gradients per frame: the mean over its windows, weighted by
     ``Windows.frame_weights(weighting)``; the losses are the mean over windows)."""
     from dreammotion.edit.optimizer import IterationOutput
 
+    if noise.shape[2] not in (windows.frames, windows.length):
+        raise ValueError(f"noise of {noise.shape[2]} frames for a clip of {windows.frames} in windows of {windows.length}")
+    per_window = noise.shape[2] == windows.length != windows.frames
     weights = windows.frame_weights(weighting).to(x.device).view(1, 1, -1, 1, 1)
     coverage = windows.weight_sum(weighting).to(x.device).view(1, 1, -1, 1, 1)
     update, score, ssm = torch.zeros_like(x), torch.zeros_like(x), torch.zeros_like(x)
@@ -166,7 +171,7 @@ def windowed_update(step, x: torch.Tensor, x_src: torch.Tensor, mask: torch.Tens
         if cross_window and previous is not None:
             before = window.start - previous[0].start  # frames of the previous window that this one lacks
             context = {n: (edited[:, :before], source[:, :before]) for n, (edited, source) in previous[1].items()}
-        out = step(x[:, :, window], t, noise[:, :, window], context)
+        out = step(x[:, :, window], t, noise if per_window else noise[:, :, window], context)
         update[:, :, window] += weights * out.update
         score[:, :, window] += weights * out.score_grad
         ssm[:, :, window] += weights * out.ssm_grad
