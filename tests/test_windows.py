@@ -187,6 +187,35 @@ def test_window_noise_edits_reproducibly_and_differently_from_clip_noise(clip):
         EditConfig(window_noise="frame")
 
 
+def test_window_noise_makes_disjoint_joint_windows_the_naive_route(clip):
+    # Without shared frames, cross-window T-SSM or weights, the joint route under window noise is the naive
+    # route: each window sees the same timesteps and window-length noise draws as when it is edited alone.
+    model, x_src, *_ = clip
+    settings = dict(iterations=3, lambda_s=0.1, lambda_t=0.1, window_weighting="uniform", cross_window_tssm=False)
+    x = x_src[:, :, :8]
+    joint = dreammotion_edit(model, x, "a red circle", "a blue square", None,
+                             EditConfig(**settings, window=4, window_overlap=0, window_noise="window"),
+                             progress=False).latents
+    naive = independent_windows(model, x, "a red circle", "a blue square", None, EditConfig(**settings),
+                                Windows.for_clip(8, 4, 0), progress=False)
+    torch.testing.assert_close(joint.cpu(), naive)
+    clip_noise = dreammotion_edit(model, x, "a red circle", "a blue square", None,
+                                  EditConfig(**settings, window=4, window_overlap=0), progress=False).latents
+    assert not torch.allclose(clip_noise.cpu(), naive)
+
+
+def test_window_noise_at_its_default_keeps_earlier_checkpoints_fingerprints():
+    import hashlib
+    import json
+
+    config = EditConfig(window=8)
+    before = config.to_dict()  # the fingerprint as computed before the setting existed
+    for key in ("iterations", "checkpoint_every", "extra", "window_noise"):
+        before.pop(key)
+    assert config.fingerprint() == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+    assert EditConfig(window=8, window_noise="window").fingerprint() != config.fingerprint()
+
+
 # -- the workflow's settings: window and overlap `auto`, read from the model ------------------------------------
 
 

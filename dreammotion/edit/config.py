@@ -128,7 +128,14 @@ class EditConfig:
         d = self.to_dict()
         for k in ("iterations", "checkpoint_every", "extra"):
             d.pop(k)
+        for k, default in _ADDED_SINCE_CHECKPOINTS_EXIST.items():
+            if d[k] == default:  # the trajectory every earlier checkpoint followed: keep its fingerprint
+                d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# Settings added after checkpoints were written: at these defaults they leave the fingerprint as it was.
+_ADDED_SINCE_CHECKPOINTS_EXIST = {"window_noise": "clip"}
 
 
 # Field types, written out (the annotations are strings under `from __future__ import annotations`).
