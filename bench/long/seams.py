@@ -192,36 +192,34 @@ def route_summary(records: list[dict], windows) -> dict:
     }
 
 
-def shift_drops(edits: list[dict], windows, frames: str = "border") -> list[float]:
-    """Per border frame of the joint route: its PSNR in the shifted run (where the same frame of the motion lies
-    SHIFT frames further from the clip's start, off the window borders) minus its PSNR at the border. The frame,
-    its content and its truth are the same in both; only where it sits in the windows (and the noise draws)
-    differ: > 0 is what sitting on a border costs.
-
-    frames="interior" is the control: the same difference for frames that are off the borders in both runs, so
-    only the noise draws differ. A border cost inside this spread is not a seam."""
+def shift_pairs(edits: list[dict], windows, frames: str = "border"):
+    """(edit, frame f of the joint run, the same motion frame g of the shifted run) for every border frame f
+    (frames="interior": every frame off the borders) that lies off the borders in the shifted run. The frame,
+    its content and its truth are the same in both runs; only where it sits in the windows (and the noise
+    draws) differ. frames="interior" is the control: frames off the borders in both runs, so only the noise
+    draws differ; a border cost inside its spread is not a seam."""
     borders, interior = frame_classes(windows)
-    drops = []
     for e in edits:
         for f in (borders if frames == "border" else interior):
             g = f - SHIFT  # the same motion frame, in the shifted clip (whose windows start at its frame 0 too)
             if 0 <= g < windows.frames and g not in borders:
-                drops.append(e["shifted"]["psnr"][g] - e["joint"]["psnr"][f])
-    return drops
+                yield e, f, g
+
+
+def shift_drops(edits: list[dict], windows, frames: str = "border") -> list[float]:
+    """Per pair of ``shift_pairs``: the frame's PSNR in the shifted run (off the window borders) minus its
+    PSNR in the joint run; > 0 is what sitting on a border costs."""
+    return [e["shifted"]["psnr"][g] - e["joint"]["psnr"][f] for e, f, g in shift_pairs(edits, windows, frames)]
 
 
 def shift_drop_errors(edits: list[dict], windows, frames: str = "border") -> list[float]:
     """The standard error of each of ``shift_drops``' differences, from the spread over the edit seeds of the
     per-seed difference (runs with --edit-seeds only; the two runs of one seed are a pair: a seed that edits
     the whole clip better or worse does so in both). A per-frame cost is a seam only where it stands clear."""
-    borders, interior = frame_classes(windows)
     errors = []
-    for e in edits:
-        for f in (borders if frames == "border" else interior):
-            g = f - SHIFT
-            if 0 <= g < windows.frames and g not in borders:
-                pairs = [s[g] - j[f] for s, j in zip(e["shifted"]["psnr_per_seed"], e["joint"]["psnr_per_seed"])]
-                errors.append(float(np.std(pairs, ddof=1) / np.sqrt(len(pairs))))
+    for e, f, g in shift_pairs(edits, windows, frames):
+        pairs = [s[g] - j[f] for s, j in zip(e["shifted"]["psnr_per_seed"], e["joint"]["psnr_per_seed"])]
+        errors.append(float(np.std(pairs, ddof=1) / np.sqrt(len(pairs))))
     return errors
 
 
@@ -235,12 +233,13 @@ def summarise(edits: list[dict], windows) -> dict:
     routes = [route for route in ("joint", "naive", "shifted") if all(route in e for e in edits)]
     summary = {route: route_summary([e[route] for e in edits], windows) for route in routes}
     if "joint" in routes and "shifted" in routes:
-        summary["joint_border_cost_db"] = _spread(shift_drops(edits, windows))
+        costs = shift_drops(edits, windows)
+        summary["joint_border_cost_db"] = _spread(costs)
         # The same difference on frames off the borders in both runs: what the noise draws alone do.
         summary["joint_interior_control_db"] = _spread(shift_drops(edits, windows, frames="interior"))
         if all(len(e[r].get("psnr_per_seed", [])) > 1 and e[r]["seeds"] == e["joint"]["seeds"]
                for e in edits for r in ("joint", "shifted")):
-            costs, errors = shift_drops(edits, windows), shift_drop_errors(edits, windows)
+            errors = shift_drop_errors(edits, windows)
             # Border frames whose cost exceeds 0.5 dB by more than two standard errors: a seam, not a draw.
             summary["joint_border_cost_db"].update({
                 "standard_error_mean": round(float(np.mean(errors)), 2),
