@@ -96,6 +96,62 @@ def test_merge_refuses_runs_of_other_settings_or_the_same_clip(seams, tmp_path):
         seams.merge(type("Args", (), {"inputs": [str(p) for p in paths]}))
 
 
+def test_merge_pools_runs_of_the_same_clip_over_other_edit_seeds(seams, tmp_path):
+    rng = np.random.default_rng(0)
+    runs = {r: [list(30 + rng.normal(size=32)) for _ in range(4)] for r in ("joint", "shifted")}
+
+    def report(seeds):
+        edit = {"clip": 0, "source": "s", "target": "t", "source_psnr": 10.0}
+        for r, per_seed in runs.items():
+            edit[r] = {**seams.over_seeds([route(per_seed[s]) for s in seeds], seeds), "first_frame": 0,
+                       "seconds": 1.0 * len(seeds)}
+        return {"windows": WINDOWS.describe(), "settings": {"iterations": 30, "edit_seeds": seeds}, "seed": 0,
+                "frames": 32, "edits": [edit], "command": f"seeds {seeds}"}
+
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    paths[0].write_text(json.dumps(report([0, 1])))
+    paths[1].write_text(json.dumps(report([2, 3])))
+    merged = seams.merge(type("Args", (), {"inputs": [str(p) for p in paths]}))
+    whole = report([0, 1, 2, 3])
+    assert merged["settings"]["edit_seeds"] == [0, 1, 2, 3] and merged["edits"][0]["joint"]["seconds"] == 4.0
+    np.testing.assert_allclose(merged["edits"][0]["joint"]["psnr"], whole["edits"][0]["joint"]["psnr"])
+    assert merged["summary"] == seams.summarise(whole["edits"], WINDOWS)  # standard errors over all four seeds
+    # the same seeds twice, or another clip text under the same index, are refused
+    with pytest.raises(SystemExit, match="share a clip"):
+        seams.merge(type("Args", (), {"inputs": [str(paths[0])] * 2}))
+    other = report([2, 3])
+    other["edits"][0]["target"] = "u"
+    paths[1].write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="target differs"):
+        seams.merge(type("Args", (), {"inputs": [str(p) for p in paths]}))
+
+
+def test_compare_pairs_two_routes_seed_by_seed(seams, tmp_path):
+    borders = set(WINDOWS.borders())
+    seeds = [0, 1, 2, 3]
+
+    def run(route_name, psnr_of, flicker_of, seed_list=seeds):
+        runs = [route([psnr_of(s, f) for f in range(32)], [flicker_of(s, f) for f in range(32)]) for s in seed_list]
+        edit = {"clip": 0, "source_psnr": 10.0, route_name: {**seams.over_seeds(runs, seed_list), "seconds": 1.0}}
+        return {"windows": WINDOWS.describe(), "settings": {}, "seed": 0, "frames": 32, "edits": [edit]}
+
+    # the first route: the same PSNR give or take a seed's luck, 1.0 less flicker at every border frame
+    first = run("joint", lambda s, f: 30.0 + (0.3 if s % 2 else -0.3), lambda s, f: 5.0 + s - (1.0 if f in borders else 0))
+    second = run("naive", lambda s, f: 30.0, lambda s, f: 5.0 + s)
+    paths = {name: tmp_path / f"{name}.json" for name in ("first", "second")}
+    paths["first"].write_text(json.dumps(first))
+    paths["second"].write_text(json.dumps(second))
+    args = type("Args", (), {"inputs": [f"{paths['first']}:joint", f"{paths['second']}:naive"]})
+    summary = seams.compare(args)["summary"]
+    flicker = summary["flicker_border_first_minus_second"]
+    assert flicker["mean"] == -1.0 and flicker["first_better_in"] == 4 and flicker["first_better_by_2_standard_errors"]
+    psnr = summary["psnr_clip_first_minus_second"]
+    assert psnr["mean"] == 0.0 and psnr["first_better_in"] == 2 and not psnr["first_better_by_2_standard_errors"]
+    paths["second"].write_text(json.dumps(run("naive", lambda s, f: 30.0, lambda s, f: 5.0, seed_list=[4, 5, 6, 7])))
+    with pytest.raises(SystemExit, match="other edit seeds"):
+        seams.compare(args)
+
+
 @pytest.mark.parametrize("kind", ["colour", "texture"])
 def test_seams_runs_end_to_end_for_each_edit_kind(seams, tmp_path, kind):
     # One iteration on the embedded prior, CPU: the run's wiring (edit kinds, masks, routes, the JSON), not its numbers.

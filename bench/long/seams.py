@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -257,24 +258,104 @@ SETTINGS_BEFORE_THEY_EXISTED = {"window_grid": "fixed", "window_noise": "clip", 
 
 
 def merge(args) -> dict:
-    """Several seams runs over other clips of the same settings as one report (their commands listed)."""
+    """Several seams runs of the same settings as one report (their commands listed): runs over other
+    clips side by side, or runs of the same clips over other edit seeds pooled into one run over all
+    their seeds (per-frame means and paired standard errors over the union)."""
     from dreammotion.edit.windows import Windows
 
     reports = [json.loads(Path(p).read_text()) for p in args.inputs]
     first = reports[0]
     for report in reports:  # runs made before a setting existed had its only value then
         report["settings"] = {**SETTINGS_BEFORE_THEY_EXISTED, **report["settings"]}
+    clip_sets = [sorted(e["clip"] for e in r["edits"]) for r in reports]
+    pool_seeds = len(reports) > 1 and all(c == clip_sets[0] for c in clip_sets)
     for path, report in zip(args.inputs, reports):
         for key in ("windows", "settings", "seed", "frames"):
-            if report[key] != first[key]:
-                raise SystemExit(f"{path}: {key} {report[key]} differs from {args.inputs[0]}'s {first[key]}")
-    edits = sorted((e for r in reports for e in r["edits"]), key=lambda e: e["clip"])
-    if len({e["clip"] for e in edits}) != len(edits):
-        raise SystemExit("the runs share a clip: merge runs over different --clips")
+            mine, theirs = report[key], first[key]
+            if key == "settings" and pool_seeds:  # the seeds are what differs
+                mine, theirs = ({k: v for k, v in d.items() if k != "edit_seeds"} for d in (mine, theirs))
+            if mine != theirs:
+                raise SystemExit(f"{path}: {key} {mine} differs from {args.inputs[0]}'s {theirs}")
+    settings = first["settings"]
+    if pool_seeds:
+        seeds = [s for r in reports for s in (r["settings"]["edit_seeds"] or [])]
+        if any(r["settings"]["edit_seeds"] is None for r in reports) or len(set(seeds)) != len(seeds):
+            raise SystemExit("the runs share a clip: merge runs over different --clips, or over the same clips "
+                             "with different --edit-seeds")
+        edits = [pool_edit_seeds([next(e for e in r["edits"] if e["clip"] == clip) for r in reports])
+                 for clip in clip_sets[0]]
+        settings = {**settings, "edit_seeds": seeds}
+    else:
+        edits = sorted((e for r in reports for e in r["edits"]), key=lambda e: e["clip"])
+        if len({e["clip"] for e in edits}) != len(edits):
+            raise SystemExit("the runs share a clip: merge runs over different --clips, or over the same clips "
+                             "with different --edit-seeds")
     w = first["windows"]
     windows = Windows.for_clip(w["frames"], w["length"], w["overlap"])
-    return {**{k: first[k] for k in ("windows", "settings", "seed", "frames")}, "edits": edits,
+    return {**{k: first[k] for k in ("windows", "seed", "frames")}, "settings": settings, "edits": edits,
             "summary": summarise(edits, windows), "merged_from": {p: r["command"] for p, r in zip(args.inputs, reports)}}
+
+
+def pool_edit_seeds(records: list[dict]) -> dict:
+    """One clip's records from runs over other edit seeds, as one record over all their seeds."""
+    head = records[0]
+    for record in records[1:]:
+        for key in ("source", "target", "source_psnr"):
+            if record[key] != head[key]:
+                raise SystemExit(f"clip {head['clip']}: {key} differs between the runs ({record[key]} vs {head[key]})")
+    pooled = {k: head[k] for k in ("clip", "source", "target", "source_psnr")}
+    for route in ("joint", "naive", "shifted"):
+        if not all(route in r for r in records):
+            continue
+        runs = [{"psnr": v, "flicker": f} for r in records
+                for v, f in zip(r[route]["psnr_per_seed"], r[route]["flicker_per_seed"])]
+        pooled[route] = {**over_seeds(runs, [s for r in records for s in r[route]["seeds"]]),
+                         "first_frame": head[route]["first_frame"],
+                         "seconds": round(sum(r[route]["seconds"] for r in records), 1)}
+    return pooled
+
+
+def compare(args) -> dict:
+    """Two routes, run by run, over the seeds they share: FILE:ROUTE against FILE:ROUTE (the same clips,
+    the same --edit-seeds; other settings may differ, e.g. --window-noise). Per seed, the clip's mean PSNR,
+    its border frames' mean PSNR and their mean flicker; the differences (first minus second) paired by
+    seed, their means and standard errors, and in how many seeds the first is better."""
+    from dreammotion.edit.windows import Windows
+
+    (path_a, route_a), (path_b, route_b) = (spec.rsplit(":", 1) for spec in args.inputs)
+    a, b = (json.loads(Path(p).read_text()) for p in (path_a, path_b))
+    if a["windows"] != b["windows"] or a["frames"] != b["frames"] or a["seed"] != b["seed"]:
+        raise SystemExit(f"{path_b}: windows, frames or suite seed differ from {path_a}'s")
+    w = a["windows"]
+    borders, _ = frame_classes(Windows.for_clip(w["frames"], w["length"], w["overlap"]))
+    flicker_frames = [f for f in borders if f > 0]
+    edits_b = {e["clip"]: e for e in b["edits"]}
+    diffs = {"psnr_clip": [], "psnr_border": [], "flicker_border": []}
+    for edit_a in a["edits"]:
+        edit_b = edits_b.get(edit_a["clip"])
+        if edit_b is None:
+            continue
+        ra, rb = edit_a[route_a], edit_b[route_b]
+        if ra.get("seeds") != rb.get("seeds") or "psnr_per_seed" not in ra:
+            raise SystemExit(f"clip {edit_a['clip']}: the runs have other edit seeds ({ra.get('seeds')} vs "
+                             f"{rb.get('seeds')}): compare runs made with the same --edit-seeds")
+        for pa, pb, fa, fb in zip(ra["psnr_per_seed"], rb["psnr_per_seed"], ra["flicker_per_seed"], rb["flicker_per_seed"]):
+            diffs["psnr_clip"].append(float(np.mean(pa) - np.mean(pb)))
+            diffs["psnr_border"].append(float(np.mean([pa[f] for f in borders]) - np.mean([pb[f] for f in borders])))
+            diffs["flicker_border"].append(float(np.mean([fa[f] for f in flicker_frames])
+                                                 - np.mean([fb[f] for f in flicker_frames])))
+    if not diffs["psnr_clip"]:
+        raise SystemExit(f"{path_a} and {path_b} share no clip")
+    better = {"psnr_clip": 1, "psnr_border": 1, "flicker_border": -1}  # which sign means the first is better
+    summary = {}
+    for key, values in diffs.items():
+        mean = float(np.mean(values))
+        se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+        summary[f"{key}_first_minus_second"] = {
+            "mean": round(mean, 3), "standard_error": round(se, 3), "runs": len(values),
+            "first_better_in": int(sum(v * better[key] > 0 for v in values)),
+            "first_better_by_2_standard_errors": bool(mean * better[key] > 2 * se)}
+    return {"first": f"{path_a}:{route_a}", "second": f"{path_b}:{route_b}", "per_run": diffs, "summary": summary}
 
 
 def memory(args) -> dict:
@@ -358,8 +439,8 @@ def memory_rows(args, lengths) -> list[dict]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=("seams", "memory", "merge"))
-    parser.add_argument("inputs", nargs="*", help="merge: the seams JSON files to merge")
+    parser.add_argument("mode", choices=("seams", "memory", "merge", "compare"))
+    parser.add_argument("inputs", nargs="*", help="merge: the seams JSON files to merge; compare: FILE:ROUTE FILE:ROUTE")
     parser.add_argument("--model", default="data/models/dreammotion-shapes-t2v")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--frames", type=int, default=32)
@@ -387,10 +468,12 @@ def main(argv=None) -> int:
                              "so that a per-frame difference is not one draw's luck (default: one edit, seed = clip index)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    report = {"seams": seams, "memory": memory, "merge": merge}[args.mode](args)
+    report = {"seams": seams, "memory": memory, "merge": merge, "compare": compare}[args.mode](args)
     report["command"] = "python bench/long/seams.py " + " ".join(sys.argv[1:] if argv is None else argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    tmp = args.out.with_suffix(args.out.suffix + ".tmp")  # a finished report is never left half-written
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, args.out)
     return 0
 
 
