@@ -94,7 +94,7 @@ class OpRecorder(TorchDispatchMode):
                 return ("convolution_other", _shape(x), _shape(w))
             return ("convolution", _shape(x), _shape(w), tuple(stride), tuple(padding), tuple(dilation), str(x.dtype))
         if func is aten.convolution_backward.default:
-            grad, x, w = args[0], args[1], args[2]
+            x, w = args[1], args[2]  # args[0] is the incoming gradient
             stride, padding, dilation, transposed, _, groups, mask = args[4:11]
             if transposed or groups != 1:
                 return ("convolution_other", _shape(x), _shape(w))
