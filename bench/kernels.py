@@ -359,6 +359,7 @@ def main(argv: list[str] | None = None) -> None:
         "command": "python3 bench/kernels.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "timing": f"each shape on its own: median of {reps} after {warmup} warm-up"
                   + (" (CUDA events)" if device.type == "cuda" else " (perf_counter)"),
+        "multiprocessors": torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else None,
         "ours_s_per_iter": statistics.median(times), "fast_path": repr(fast_path),
         "other_ops_per_iter": recorder.other, "totals": totals(rows), "shapes": rows,
         "seconds": time.perf_counter() - started,
@@ -378,6 +379,10 @@ def print_table(report: dict) -> None:
         best = t["fastest_per_shape"]
         print(f"  {cls:12s} {t['ops']:5d} ops, {t['shapes']:3d} shapes: {choices}; fastest per shape "
               f"{'-' if best is None else f'{best:.4f}'}")
+        if t.get("score_elements") and best:
+            # each score element costs one exponential in the forward and one in the backward (recomputed)
+            print(f"  {'':12s} {t['score_elements'] / 1e9:.1f} G attention scores (forward and backward): "
+                  f"{t['score_elements'] / best / 1e12:.2f} T per second at the fastest choice")
 
 
 if __name__ == "__main__":
