@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from dreammotion.edit.config import EditConfig
+from dreammotion.edit.hooks import SHORT_SEQUENCE_TOKENS
 from dreammotion.edit.optimizer import EditStep, FastPath, IterationOutput, PromptEmbeddings, default_checkpoint_patterns
 from dreammotion.edit.reference import NaiveStep
 
@@ -57,6 +58,7 @@ class Preset:
     iters: int
     levers: bool = True
     compile: bool = True
+    by_length: bool = False  # also ours with FastPath.attention_kernels_by_length
 
 
 PRESETS = {
@@ -66,8 +68,12 @@ PRESETS = {
                               compile=False),
     # the conv blocks compiled (FastPath.compile_conv_blocks) against ours, at 24 frames (issue 16)
     "zeroscope-compile": Preset(ZEROSCOPE_UNET, (24,), 320, 576, 77, "float16", warmup=2, iters=4, levers=False),
+    # attention kernels chosen by sequence length (FastPath.attention_kernels_by_length) against ours (issue 16)
+    "zeroscope-attention": Preset(ZEROSCOPE_UNET, (24, 8), 320, 576, 77, "float16", warmup=2, iters=6, levers=False,
+                                  compile=False, by_length=True),
     "cpu-smoke": Preset(SMOKE_UNET, (4,), 64, 64, 8, "float32", warmup=1, iters=2, compile=False),
-    "cpu-smoke-quick": Preset(SMOKE_UNET, (4,), 64, 64, 8, "float32", warmup=0, iters=1, levers=False, compile=False),
+    "cpu-smoke-quick": Preset(SMOKE_UNET, (4,), 64, 64, 8, "float32", warmup=0, iters=1, levers=False, compile=False,
+                              by_length=True),
 }
 
 
@@ -353,6 +359,12 @@ def main(argv: list[str] | None = None) -> None:
         reference = naive.get("_output")
         ours = measure("ours", edit_step(problem, ours_fp), problem, preset, reference, flops=True,
                        note="EditStep with FastPath() (the edit loop's default on CUDA)")
+        extra = []
+        if preset.by_length:
+            by_length_fp = FastPath(checkpoint=ours_fp.checkpoint, attention_kernels_by_length=True)
+            extra.append(measure("ours_attention_by_length", edit_step(problem, by_length_fp), problem, preset,
+                                 reference, note="ours, SDPA backends ordered by sequence length (memory-efficient "
+                                                 f"up to {SHORT_SEQUENCE_TOKENS} tokens, flash above)"))
         # a second random draw (other t and noise) for the equivalence check
         check = make_problem(unet, frames, preset, device, seed=1)
         check.t = 800
@@ -378,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
             "naive_tflop_per_iter": naive.get("tflop_per_iter"), "ours_tflop_per_iter": ours.get("tflop_per_iter"),
             "max_rel_err": max(errs), "rel_err_draws": errs, "second_draw_error": second_draw_error,
             "rel_err_ssm_grad": ours.get("rel_err_ssm_grad"), "ssm_grad_norm": ours.get("ssm_grad_norm"),
-            "variants": [_public(naive), _public(ours)],
+            "variants": [_public(naive), _public(ours)] + [_public(row) for row in extra],
         }
         write(frames)
         if frames == frames_list[0]:

@@ -83,6 +83,36 @@ def test_compiled_conv_blocks_give_the_same_update_and_are_undone(setup):
     assert all("forward" not in m.__dict__ for m in setup[0].unet.modules())
 
 
+def test_attention_kernels_by_length_give_the_same_update_and_are_undone(setup):
+    config = EditConfig(lambda_s=50.0, lambda_t=50.0)
+    processors = {n: type(p) for n, p in setup[0].unet.attn_processors.items()}
+    reference = _update(setup, config, STRAIGHT)
+    by_length = _update(setup, config, FastPath(checkpoint=("up_blocks.1.*",), attention_kernels_by_length=True))
+    assert _rel(by_length.update, reference.update) < TOL
+    assert _rel(by_length.ssm_grad, reference.ssm_grad) < TOL
+    assert {n: type(p) for n, p in setup[0].unet.attn_processors.items()} == processors
+
+
+def test_attention_kernel_order_follows_the_sequence_length():
+    from torch.nn.attention import SDPBackend
+
+    from dreammotion.edit.hooks import SHORT_SEQUENCE_TOKENS, _KernelByLengthProcessor
+
+    seen = []
+
+    def inner(attn, hidden_states, *args, **kwargs):  # what the SDPA call inside a processor would get
+        seen.append(torch._C._get_sdp_priority_order()[:2])
+        return hidden_states
+
+    wrapped = _KernelByLengthProcessor(inner, SHORT_SEQUENCE_TOKENS)
+    before = torch._C._get_sdp_priority_order()
+    for tokens in (24, SHORT_SEQUENCE_TOKENS, SHORT_SEQUENCE_TOKENS + 1, 2880):
+        wrapped(None, torch.zeros(2, tokens, 8))
+    efficient, flash = int(SDPBackend.EFFICIENT_ATTENTION), int(SDPBackend.FLASH_ATTENTION)
+    assert seen == [[efficient, flash]] * 2 + [[flash, efficient]] * 2
+    assert torch._C._get_sdp_priority_order() == before  # restored on leaving
+
+
 def test_auto_fuses_only_when_keys_reach_the_last_up_block(setup):
     model, x_src, emb, mask, *_ = setup
     alphas = model.alphas_cumprod.float()
@@ -165,6 +195,8 @@ def test_bench_runs_end_to_end_on_the_cpu(tmp_path):
         assert key in result
     assert result["max_rel_err"] < 1e-4
     assert len(result["rel_err_draws"]) == 2 and result["second_draw_error"] is None
+    by_length = next(v for v in result["variants"] if v["variant"] == "ours_attention_by_length")
+    assert by_length["rel_err_update"] < 1e-4 and by_length["s_per_iter"] > 0
 
 
 def test_edit_loop_with_checkpointing_equals_plain_loop(tiny_model):

@@ -186,6 +186,61 @@ class TemporalAttentionChunking:
         self._originals.clear()
 
 
+# Below this many query tokens memory-efficient attention beats flash attention, above it flash wins
+# (bench/results/kernels_24f.json, one H100, ZeroScope at 24 frames, heads of size 64): on temporal
+# attention (24-token sequences over frames) it is 2x faster forward and 3-4x backward; on the 180- and
+# 45-token levels about even; on the 720- and 2880-token levels flash is 1.1-2.2x faster.
+SHORT_SEQUENCE_TOKENS = 256
+
+
+class _KernelByLengthProcessor:
+    """Runs the wrapped processor with SDPA's backends ordered by the sequence length: memory-efficient
+    attention first for short sequences, flash first for long ones. Every backend computes the same
+    attention (up to rounding); a backend that cannot take a shape passes it to the next in order."""
+
+    def __init__(self, inner, short_tokens: int):
+        self.inner = inner
+        self.short_tokens = short_tokens
+
+    def backends(self, tokens: int) -> list:
+        from torch.nn.attention import SDPBackend
+
+        flash, efficient = SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION
+        first, second = (efficient, flash) if tokens <= self.short_tokens else (flash, efficient)
+        return [first, second, SDPBackend.MATH]
+
+    def __call__(self, attn, hidden_states, *args, **kwargs):
+        from torch.nn.attention import sdpa_kernel
+
+        if hidden_states.ndim != 3:  # (batch, channels, height, width) inputs: left to the defaults
+            return self.inner(attn, hidden_states, *args, **kwargs)
+        with sdpa_kernel(self.backends(hidden_states.shape[1]), set_priority=True):
+            return self.inner(attn, hidden_states, *args, **kwargs)
+
+
+class AttentionKernelsByLength:
+    """Context manager: every attention layer of `unet` runs its SDPA with the backend its sequence
+    length favours (``_KernelByLengthProcessor``), around whatever processor it has on entry."""
+
+    def __init__(self, unet: torch.nn.Module, short_tokens: int = SHORT_SEQUENCE_TOKENS):
+        from diffusers.models.attention_processor import Attention
+
+        self.modules = {n: m for n, m in unet.named_modules() if isinstance(m, Attention)}
+        self.short_tokens = short_tokens
+        self._originals: dict[str, object] = {}
+
+    def __enter__(self) -> "AttentionKernelsByLength":
+        for name, attn in self.modules.items():
+            self._originals[name] = attn.processor
+            attn.set_processor(_KernelByLengthProcessor(attn.processor, self.short_tokens))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name, processor in self._originals.items():
+            self.modules[name].set_processor(processor)
+        self._originals.clear()
+
+
 def select_checkpoint_units(unet: torch.nn.Module, patterns: tuple[str, ...] | list[str]) -> list[str]:
     """Modules matched by the glob `patterns` that get activation checkpointing, outermost first.
 

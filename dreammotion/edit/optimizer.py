@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from dreammotion.edit.config import EditConfig
 from dreammotion.edit.hooks import (
     ActivationCheckpointing,
+    AttentionKernelsByLength,
     KeyCapture,
     TemporalAttentionChunking,
     select_checkpoint_units,
@@ -127,12 +128,15 @@ class FastPath:
     chunk_temporal_attention: run temporal attention in batch slices (needed on CUDA at 576x320).
     compile_conv_blocks: ``torch.compile`` the UNet's resnet and temporal-conv blocks (static shapes) while
         the step is entered, fusing their GroupNorm + SiLU + elementwise chains (``CompiledConvBlocks``).
+    attention_kernels_by_length: memory-efficient attention for short sequences (temporal attention),
+        flash attention for long ones (``AttentionKernelsByLength``; changes nothing on the CPU, which has one).
     """
 
     fuse_null_branch: bool | None = None
     checkpoint: tuple[str, ...] | None = None
     chunk_temporal_attention: bool = True
     compile_conv_blocks: bool = False
+    attention_kernels_by_length: bool = False
 
     def resolve_fuse(self, unet: torch.nn.Module, layers: list[str], config: EditConfig) -> bool:
         if not layers:
@@ -244,6 +248,8 @@ class EditStep:
             stack.enter_context(TemporalAttentionChunking(self.unet))
         if self.use_ssm:
             self.capture = stack.enter_context(KeyCapture(self.unet, self.layers))
+        if self.fast_path.attention_kernels_by_length:  # around the chunking and key-capturing processors
+            stack.enter_context(AttentionKernelsByLength(self.unet))
         if self.fast_path.compile_conv_blocks:  # before checkpointing, which then wraps the compiled forwards
             stack.enter_context(CompiledConvBlocks(self.unet))
         if self.checkpoint_units:
