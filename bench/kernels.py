@@ -80,7 +80,8 @@ class OpRecorder(TorchDispatchMode):
             backward = "backward" in name
             q, k, v = (args[1], args[2], args[3]) if backward else (args[0], args[1], args[2])
             b, h, lq, d = _shape(q)
-            return ("attention_backward" if backward else "attention", b, h, lq, _shape(k)[2], d, str(q.dtype))
+            ran = next((backend for backend in ("flash", "efficient", "cudnn") if backend in name), "math")
+            return ("attention_backward" if backward else "attention", b, h, lq, _shape(k)[2], d, str(q.dtype), ran)
         if func in (aten.mm.default, aten.addmm.default):
             a, b = (args[0], args[1]) if func is aten.mm.default else (args[1], args[2])
             return ("matmul", a.shape[0], a.shape[1], b.shape[1], str(a.dtype))
@@ -193,6 +194,12 @@ def time_matmul_model_dtype(m, k, n, dtype, device, warmup, reps) -> float:
     return timed(lambda: torch.mm(a, w.t()), device, warmup, reps)
 
 
+def time_bmm(batch, m, k, n, dtype, device, warmup, reps) -> float:
+    a = torch.randn(batch, m, k, device=device, dtype=dtype)
+    b = torch.randn(batch, k, n, device=device, dtype=dtype)
+    return timed(lambda: torch.bmm(a, b), device, warmup, reps)
+
+
 def time_matmul_fp8(m, k, n, device, warmup, reps, quantise: bool, a_format=torch.float8_e4m3fn) -> float:
     """A float8 GEMM of (m, k) x (k, n), dims rounded up to multiples of 16 as _scaled_mm requires; with
     `quantise`, the timed call also scales and casts the float16 activation (a per-tensor amax)."""
@@ -255,8 +262,8 @@ def measure_shapes(counts: Counter, device, warmup: int, reps: int, backends=DEF
             rows.append(row)
             continue
         if kind in ("attention", "attention_backward"):
-            _, b, h, lq, lk, d, dt = key
-            row.update(batch=b, heads=h, query_tokens=lq, key_tokens=lk, head_size=d, dtype=dt,
+            _, b, h, lq, lk, d, dt, ran = key
+            row.update(batch=b, heads=h, query_tokens=lq, key_tokens=lk, head_size=d, dtype=dt, ran=ran,
                        score_elements=b * h * lq * lk)
             shape = (b, h, lq, lk, d, dt)
             if shape not in attention_pairs:
@@ -274,6 +281,10 @@ def measure_shapes(counts: Counter, device, warmup: int, reps: int, backends=DEF
                                                                                   quantise=False))
             else:
                 row["float8_skipped"] = fp8_reason
+        elif kind == "bmm":
+            _, batch, m, k, n, dt = key
+            row.update(batch=batch, m=m, k=k, n=n, dtype=dt, flop=2 * batch * m * k * n)
+            row["seconds"] = {_short(dt): _try(lambda: time_bmm(batch, m, k, n, dtype_of(dt), device, warmup, reps))}
         elif kind in ("convolution", "convolution_backward"):
             x_shape, w_shape, stride, padding, dilation, dt = key[1:7]
             mask = key[7] if kind == "convolution_backward" else None
@@ -300,9 +311,11 @@ def measure_shapes(counts: Counter, device, warmup: int, reps: int, backends=DEF
 
 
 def totals(rows: list[dict]) -> dict:
-    """Seconds per iteration of each kernel class with each choice (None where a choice failed on a shape),
-    and with the fastest working choice per shape."""
-    classes = {"attention": ("attention", "attention_backward"), "matmul": ("matmul",),
+    """Seconds per iteration of each kernel class with each choice (None where a choice failed on a shape
+    or a shape went untimed), as the step ran them (attention: the backend each call used), and with the
+    fastest working choice per shape. An attention shape takes one backend for its forward and backward
+    calls alike (the backward kernel follows the forward's)."""
+    classes = {"attention": ("attention", "attention_backward"), "matmul": ("matmul",), "bmm": ("bmm",),
                "convolution": ("convolution", "convolution_backward")}
     out = {}
     for cls, kinds in classes.items():
@@ -315,12 +328,32 @@ def totals(rows: list[dict]) -> dict:
             parts = [r["count"] * r["seconds"][choice]["s"] for r in members if "s" in r["seconds"].get(choice, {})]
             per_choice[choice] = sum(parts) if len(parts) == len(members) else None
         # bounds (a GEMM without its quantisation or im2col) are not kernels one could pick
-        real = lambda r: [v["s"] for c, v in r["seconds"].items() if "s" in v and c not in BOUNDS]  # noqa: E731
-        best = [r["count"] * min(real(r)) for r in members if real(r)]
+        real = lambda r: {c: v["s"] for c, v in r["seconds"].items() if "s" in v and c not in BOUNDS}  # noqa: E731
+        if cls == "attention":
+            shapes: dict[tuple, list[dict]] = {}
+            for r in members:
+                shapes.setdefault(tuple(r[k] for k in ("batch", "heads", "query_tokens", "key_tokens", "head_size",
+                                                       "dtype")), []).append(r)
+            best = []
+            for group in shapes.values():
+                usable = set.intersection(*(set(real(r)) for r in group))
+                if usable:
+                    best.append(min(sum(r["count"] * real(r)[c] for r in group) for c in usable))
+            complete = len(best) == len(shapes)
+        else:
+            best = [r["count"] * min(real(r).values()) for r in members if real(r)]
+            complete = len(best) == len(members)
+        # as the step ran them: the backend each attention call used, the model's own dtype elsewhere
+        ran = [r["count"] * r["seconds"][c]["s"] for r in members
+               if "s" in r["seconds"].get(c := r.get("ran") or _short(r.get("dtype", "")), {})]
+        as_run = sum(ran) if len(ran) == len(members) else None
         out[cls] = {"ops": sum(r["count"] for r in members), "shapes": len(members), "seconds": per_choice,
-                    "fastest_per_shape": sum(best) if len(best) == len(members) else None,
+                    "as_run": as_run, "fastest_per_shape": sum(best) if complete else None,
                     "flop": sum(r.get("flop", 0) * r["count"] for r in members) or None,
                     "score_elements": sum(r.get("score_elements", 0) * r["count"] for r in members) or None}
+    untimed = [r for r in rows if r["kind"] not in {k for kinds in classes.values() for k in kinds}]
+    if untimed:
+        out["untimed"] = {"ops": sum(r["count"] for r in untimed), "kinds": sorted({r["kind"] for r in untimed})}
     return out
 
 
@@ -375,10 +408,13 @@ def print_table(report: dict) -> None:
     print(f"[kernels] {report['gpu']}, {report['frames']} frames, ours {report['ours_s_per_iter']:.3f} s/iter; "
           "seconds per iteration by kernel class and choice:")
     for cls, t in report["totals"].items():
-        choices = ", ".join(f"{c} {'failed' if s is None else f'{s:.4f}'}" for c, s in t["seconds"].items())
-        best = t["fastest_per_shape"]
-        print(f"  {cls:12s} {t['ops']:5d} ops, {t['shapes']:3d} shapes: {choices}; fastest per shape "
-              f"{'-' if best is None else f'{best:.4f}'}")
+        if cls == "untimed":
+            print(f"  untimed: {t['ops']} ops ({', '.join(t['kinds'])})")
+            continue
+        choices = ", ".join(f"{c} {'n/a' if s is None else f'{s:.4f}'}" for c, s in t["seconds"].items())
+        best, as_run = t["fastest_per_shape"], t["as_run"]
+        print(f"  {cls:12s} {t['ops']:5d} ops, {t['shapes']:3d} shapes: as run {'-' if as_run is None else f'{as_run:.4f}'}; "
+              f"{choices}; fastest per shape {'-' if best is None else f'{best:.4f}'}")
         if t.get("score_elements") and best:
             # each score element costs one exponential in the forward and one in the backward (recomputed)
             print(f"  {'':12s} {t['score_elements'] / 1e9:.1f} G attention scores (forward and backward): "

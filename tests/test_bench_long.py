@@ -132,7 +132,8 @@ def test_compare_pairs_two_routes_seed_by_seed(seams, tmp_path):
 
     def run(route_name, psnr_of, flicker_of, seed_list=seeds):
         runs = [route([psnr_of(s, f) for f in range(32)], [flicker_of(s, f) for f in range(32)]) for s in seed_list]
-        edit = {"clip": 0, "source_psnr": 10.0, route_name: {**seams.over_seeds(runs, seed_list), "seconds": 1.0}}
+        edit = {"clip": 0, "source": "s", "target": "t", "source_psnr": 10.0,
+                route_name: {**seams.over_seeds(runs, seed_list), "first_frame": 0, "seconds": 1.0}}
         return {"windows": WINDOWS.describe(), "settings": {}, "seed": 0, "frames": 32, "edits": [edit]}
 
     # the first route: the same PSNR give or take a seed's luck, 1.0 less flicker at every border frame
@@ -149,6 +150,17 @@ def test_compare_pairs_two_routes_seed_by_seed(seams, tmp_path):
     assert psnr["mean"] == 0.0 and psnr["first_better_in"] == 2 and not psnr["first_better_by_2_standard_errors"]
     paths["second"].write_text(json.dumps(run("naive", lambda s, f: 30.0, lambda s, f: 5.0, seed_list=[4, 5, 6, 7])))
     with pytest.raises(SystemExit, match="other edit seeds"):
+        seams.compare(args)
+    # a route that edits other frames of the motion, or another edit, is no pair
+    shifted = run("naive", lambda s, f: 30.0, lambda s, f: 5.0)
+    shifted["edits"][0]["naive"]["first_frame"] = 2
+    paths["second"].write_text(json.dumps(shifted))
+    with pytest.raises(SystemExit, match="other frames"):
+        seams.compare(args)
+    other = run("naive", lambda s, f: 30.0, lambda s, f: 5.0)
+    other["settings"]["edit_kind"] = "texture"
+    paths["second"].write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="edit kind"):
         seams.compare(args)
 
 

@@ -305,8 +305,10 @@ def pool_edit_seeds(records: list[dict]) -> dict:
                 raise SystemExit(f"clip {head['clip']}: {key} differs between the runs ({record[key]} vs {head[key]})")
     pooled = {k: head[k] for k in ("clip", "source", "target", "source_psnr")}
     for route in ("joint", "naive", "shifted"):
-        if not all(route in r for r in records):
+        if not any(route in r for r in records):
             continue
+        if not all(route in r for r in records):
+            raise SystemExit(f"clip {head['clip']}: route {route} is in some of the runs only: pool runs of the same routes")
         runs = [{"psnr": v, "flicker": f} for r in records
                 for v, f in zip(r[route]["psnr_per_seed"], r[route]["flicker_per_seed"])]
         pooled[route] = {**over_seeds(runs, [s for r in records for s in r[route]["seeds"]]),
@@ -324,8 +326,9 @@ def compare(args) -> dict:
 
     (path_a, route_a), (path_b, route_b) = (spec.rsplit(":", 1) for spec in args.inputs)
     a, b = (json.loads(Path(p).read_text()) for p in (path_a, path_b))
-    if a["windows"] != b["windows"] or a["frames"] != b["frames"] or a["seed"] != b["seed"]:
-        raise SystemExit(f"{path_b}: windows, frames or suite seed differ from {path_a}'s")
+    kind = lambda report: {**SETTINGS_BEFORE_THEY_EXISTED, **report["settings"]}["edit_kind"]  # noqa: E731
+    if a["windows"] != b["windows"] or a["frames"] != b["frames"] or a["seed"] != b["seed"] or kind(a) != kind(b):
+        raise SystemExit(f"{path_b}: windows, frames, suite seed or edit kind differ from {path_a}'s")
     w = a["windows"]
     borders, _ = frame_classes(Windows.for_clip(w["frames"], w["length"], w["overlap"]))
     flicker_frames = [f for f in borders if f > 0]
@@ -336,6 +339,10 @@ def compare(args) -> dict:
         if edit_b is None:
             continue
         ra, rb = edit_a[route_a], edit_b[route_b]
+        if (edit_a["source"], edit_a["target"]) != (edit_b["source"], edit_b["target"]):
+            raise SystemExit(f"clip {edit_a['clip']}: the runs edit other prompts")
+        if ra.get("first_frame", 0) != rb.get("first_frame", 0):  # "shifted" edits other frames of the motion
+            raise SystemExit(f"clip {edit_a['clip']}: {route_a} and {route_b} start at other frames of the clip")
         if ra.get("seeds") != rb.get("seeds") or "psnr_per_seed" not in ra:
             raise SystemExit(f"clip {edit_a['clip']}: the runs have other edit seeds ({ra.get('seeds')} vs "
                              f"{rb.get('seeds')}): compare runs made with the same --edit-seeds")

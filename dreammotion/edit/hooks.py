@@ -186,10 +186,10 @@ class TemporalAttentionChunking:
         self._originals.clear()
 
 
-# Below this many query tokens memory-efficient attention beats flash attention, above it flash wins
+# Up to this many query tokens memory-efficient attention beats flash attention, above it flash wins
 # (bench/results/kernels_24f.json, one H100, ZeroScope at 24 frames, heads of size 64): on temporal
-# attention (24-token sequences over frames) it is 2x faster forward and 3-4x backward; on the 180- and
-# 45-token levels about even; on the 720- and 2880-token levels flash is 1.1-2.2x faster.
+# attention (24-token sequences over frames) it is ~2x faster forward and 2.6-3.9x backward; about even
+# at 180 tokens and 1.2-1.6x faster at 45; on the 720- and 2880-token levels flash is 1.1-2.2x faster.
 SHORT_SEQUENCE_TOKENS = 256
 
 
@@ -209,13 +209,18 @@ class _KernelByLengthProcessor:
         first, second = (efficient, flash) if tokens <= self.short_tokens else (flash, efficient)
         return [first, second, SDPBackend.MATH]
 
-    def __call__(self, attn, hidden_states, *args, **kwargs):
+    # The arguments named as diffusers' processors name them: ``Attention.forward`` passes on only the
+    # keyword arguments that its processor's signature names.
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
         from torch.nn.attention import sdpa_kernel
 
+        def call():
+            return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, **kwargs)
+
         if hidden_states.ndim != 3:  # (batch, channels, height, width) inputs: left to the defaults
-            return self.inner(attn, hidden_states, *args, **kwargs)
+            return call()
         with sdpa_kernel(self.backends(hidden_states.shape[1]), set_priority=True):
-            return self.inner(attn, hidden_states, *args, **kwargs)
+            return call()
 
 
 class AttentionKernelsByLength:
