@@ -162,28 +162,45 @@ class _ChunkedProcessor:
         return torch.cat([self.inner(attn, part, None, None, temb, **kwargs) for part in hidden_states.split(chunk)])
 
 
-class TemporalAttentionChunking:
-    """Context manager: temporal attention runs in batch slices of at most `max_batch_heads` / heads."""
+class _WrappedProcessors:
+    """Context manager: the processor of each attention layer in `modules` wrapped by ``wrap`` while
+    entered, the processors it found restored on leaving."""
 
-    def __init__(self, unet: torch.nn.Module, max_batch_heads: int = MAX_ATTENTION_BATCH_HEADS):
-        from diffusers.models.attention_processor import Attention
-
-        self.modules = {
-            n: m for n, m in unet.named_modules() if isinstance(m, Attention) and is_temporal_attention(n)
-        }
-        self.max_batch_heads = max_batch_heads
+    def __init__(self, modules: dict[str, torch.nn.Module]):
+        self.modules = modules
         self._originals: dict[str, object] = {}
 
-    def __enter__(self) -> "TemporalAttentionChunking":
+    def wrap(self, processor):
+        raise NotImplementedError
+
+    def __enter__(self):
         for name, attn in self.modules.items():
             self._originals[name] = attn.processor
-            attn.set_processor(_ChunkedProcessor(attn.processor, self.max_batch_heads))
+            attn.set_processor(self.wrap(attn.processor))
         return self
 
     def __exit__(self, *exc) -> None:
         for name, processor in self._originals.items():
             self.modules[name].set_processor(processor)
         self._originals.clear()
+
+
+def _attention_layers(unet: torch.nn.Module, temporal_only: bool = False) -> dict[str, torch.nn.Module]:
+    from diffusers.models.attention_processor import Attention
+
+    return {n: m for n, m in unet.named_modules()
+            if isinstance(m, Attention) and (not temporal_only or is_temporal_attention(n))}
+
+
+class TemporalAttentionChunking(_WrappedProcessors):
+    """Context manager: temporal attention runs in batch slices of at most `max_batch_heads` / heads."""
+
+    def __init__(self, unet: torch.nn.Module, max_batch_heads: int = MAX_ATTENTION_BATCH_HEADS):
+        super().__init__(_attention_layers(unet, temporal_only=True))
+        self.max_batch_heads = max_batch_heads
+
+    def wrap(self, processor):
+        return _ChunkedProcessor(processor, self.max_batch_heads)
 
 
 # Up to this many query tokens memory-efficient attention beats flash attention, above it flash wins
@@ -223,27 +240,16 @@ class _KernelByLengthProcessor:
             return call()
 
 
-class AttentionKernelsByLength:
+class AttentionKernelsByLength(_WrappedProcessors):
     """Context manager: every attention layer of `unet` runs its SDPA with the backend its sequence
     length favours (``_KernelByLengthProcessor``), around whatever processor it has on entry."""
 
     def __init__(self, unet: torch.nn.Module, short_tokens: int = SHORT_SEQUENCE_TOKENS):
-        from diffusers.models.attention_processor import Attention
-
-        self.modules = {n: m for n, m in unet.named_modules() if isinstance(m, Attention)}
+        super().__init__(_attention_layers(unet))
         self.short_tokens = short_tokens
-        self._originals: dict[str, object] = {}
 
-    def __enter__(self) -> "AttentionKernelsByLength":
-        for name, attn in self.modules.items():
-            self._originals[name] = attn.processor
-            attn.set_processor(_KernelByLengthProcessor(attn.processor, self.short_tokens))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for name, processor in self._originals.items():
-            self.modules[name].set_processor(processor)
-        self._originals.clear()
+    def wrap(self, processor):
+        return _KernelByLengthProcessor(processor, self.short_tokens)
 
 
 def select_checkpoint_units(unet: torch.nn.Module, patterns: tuple[str, ...] | list[str]) -> list[str]:
