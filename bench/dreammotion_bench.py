@@ -99,27 +99,36 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def time_step(step, problem: Problem, warmup: int, iters: int) -> tuple[list[float], IterationOutput]:
-    """Seconds per call (CUDA events on the GPU, perf_counter on the CPU) and the last output."""
-    device = problem.x.device
-    out = None
+def timings(fn, device, warmup: int, iters: int) -> list[float]:
+    """Seconds of each of `iters` calls of fn() after `warmup` untimed ones (CUDA events on the GPU,
+    perf_counter on the CPU)."""
     for _ in range(warmup):
-        out = step(problem.x, problem.t, problem.noise)
+        fn()
     _sync(device)
     times = []
     for _ in range(iters):
         if device.type == "cuda":
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            out = step(problem.x, problem.t, problem.noise)
+            fn()
             end.record()
             end.synchronize()
             times.append(start.elapsed_time(end) / 1e3)
         else:
             started = time.perf_counter()
-            out = step(problem.x, problem.t, problem.noise)
+            fn()
             times.append(time.perf_counter() - started)
-    return times, out
+    return times
+
+
+def time_step(step, problem: Problem, warmup: int, iters: int) -> tuple[list[float], IterationOutput]:
+    """Seconds per call and the last output."""
+    outputs = []
+
+    def call():
+        outputs[:] = [step(problem.x, problem.t, problem.noise)]
+
+    return timings(call, problem.x.device, warmup, iters), outputs[0] if outputs else None
 
 
 def count_flops(step, problem: Problem) -> float:

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dreammotion_bench import PRESETS, build_unet, edit_step, make_problem, time_step  # noqa: E402
+from dreammotion_bench import PRESETS, build_unet, edit_step, make_problem, time_step, timings  # noqa: E402
 
 from dreammotion.edit.optimizer import FastPath, default_checkpoint_patterns  # noqa: E402
 
@@ -115,25 +115,8 @@ def record_iteration(step, problem) -> OpRecorder:
 
 
 def timed(fn, device, warmup: int, reps: int) -> float:
-    """Median seconds of fn() (CUDA events on the GPU)."""
-    for _ in range(warmup):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
-        else:
-            started = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    """Median seconds of fn()."""
+    return statistics.median(timings(fn, device, warmup, reps))
 
 
 def _try(fn) -> dict:

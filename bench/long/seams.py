@@ -257,12 +257,18 @@ def summarise(edits: list[dict], windows) -> dict:
 SETTINGS_BEFORE_THEY_EXISTED = {"window_grid": "fixed", "window_noise": "clip", "edit_kind": "colour", "edit_seeds": None}
 
 
+def report_windows(report: dict):
+    """The window grid a seams report was made with."""
+    from dreammotion.edit.windows import Windows
+
+    w = report["windows"]
+    return Windows.for_clip(w["frames"], w["length"], w["overlap"])
+
+
 def merge(args) -> dict:
     """Several seams runs of the same settings as one report (their commands listed): runs over other
     clips side by side, or runs of the same clips over other edit seeds pooled into one run over all
     their seeds (per-frame means and paired standard errors over the union)."""
-    from dreammotion.edit.windows import Windows
-
     reports = [json.loads(Path(p).read_text()) for p in args.inputs]
     first = reports[0]
     for report in reports:  # runs made before a setting existed had its only value then
@@ -290,8 +296,7 @@ def merge(args) -> dict:
         if len({e["clip"] for e in edits}) != len(edits):
             raise SystemExit("the runs share a clip: merge runs over different --clips, or over the same clips "
                              "with different --edit-seeds")
-    w = first["windows"]
-    windows = Windows.for_clip(w["frames"], w["length"], w["overlap"])
+    windows = report_windows(first)
     return {**{k: first[k] for k in ("windows", "seed", "frames")}, "settings": settings, "edits": edits,
             "summary": summarise(edits, windows), "merged_from": {p: r["command"] for p, r in zip(args.inputs, reports)}}
 
@@ -322,15 +327,12 @@ def compare(args) -> dict:
     the same --edit-seeds; other settings may differ, e.g. --window-noise). Per seed, the clip's mean PSNR,
     its border frames' mean PSNR and their mean flicker; the differences (first minus second) paired by
     seed, their means and standard errors, and in how many seeds the first is better."""
-    from dreammotion.edit.windows import Windows
-
     (path_a, route_a), (path_b, route_b) = (spec.rsplit(":", 1) for spec in args.inputs)
     a, b = (json.loads(Path(p).read_text()) for p in (path_a, path_b))
     kind = lambda report: {**SETTINGS_BEFORE_THEY_EXISTED, **report["settings"]}["edit_kind"]  # noqa: E731
     if a["windows"] != b["windows"] or a["frames"] != b["frames"] or a["seed"] != b["seed"] or kind(a) != kind(b):
         raise SystemExit(f"{path_b}: windows, frames, suite seed or edit kind differ from {path_a}'s")
-    w = a["windows"]
-    borders, _ = frame_classes(Windows.for_clip(w["frames"], w["length"], w["overlap"]))
+    borders, _ = frame_classes(report_windows(a))
     flicker_frames = [f for f in borders if f > 0]
     edits_b = {e["clip"]: e for e in b["edits"]}
     diffs = {"psnr_clip": [], "psnr_border": [], "flicker_border": []}
