@@ -164,6 +164,51 @@ def test_compare_pairs_two_routes_seed_by_seed(seams, tmp_path):
         seams.compare(args)
 
 
+def test_detail_ratio_falls_when_two_disagreeing_edits_are_cross_faded(seams):
+    """The "detail" measure: 1 for the truth itself, below 1 for a blend of two edits whose fine texture
+    disagrees (what the naive route's cross-fade does), read only inside the edited region."""
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 256, size=(3, 16, 16, 3)).astype(np.uint8)
+    other = rng.integers(0, 256, size=(3, 16, 16, 3)).astype(np.uint8)  # as detailed as the truth, but other
+    region = np.zeros((3, 16, 16), bool)
+    region[:, 4:12, 4:12] = True
+    assert np.allclose(seams.per_frame(truth, truth, region)["detail"], 1.0)
+    blend = ((truth.astype(np.float64) + other) / 2).round().astype(np.uint8)
+    detail = seams.per_frame(blend, truth, region)["detail"]
+    assert all(0.4 < d < 0.65 for d in detail)  # two independent textures averaged: about half the energy
+    flat_outside = truth.copy()
+    flat_outside[:, :2] = 0  # changes outside the region (and its rim) do not count
+    assert np.allclose(seams.per_frame(flat_outside, truth, region)["detail"], 1.0)
+    assert "detail" not in seams.per_frame(truth, truth)
+
+
+def test_compare_and_merge_carry_detail_where_every_run_measured_it(seams, tmp_path):
+    seeds = [0, 1, 2]
+
+    def run(route_name, detail, with_detail=True, seed_list=seeds):
+        runs = [{**route([30.0] * 32), **({"detail": [detail + 0.01 * s] * 32} if with_detail else {})}
+                for s in seed_list]
+        edit = {"clip": 0, "source": "s", "target": "t", "source_psnr": 10.0,
+                route_name: {**seams.over_seeds(runs, seed_list), "first_frame": 0, "seconds": 1.0}}
+        return {"windows": WINDOWS.describe(), "settings": {"edit_seeds": seed_list}, "seed": 0, "frames": 32,
+                "edits": [edit], "command": "c"}
+
+    paths = [tmp_path / f"{i}.json" for i in range(3)]
+    paths[0].write_text(json.dumps(run("joint", 0.95)))
+    paths[1].write_text(json.dumps(run("naive", 0.60)))
+    args = type("Args", (), {"inputs": [f"{paths[0]}:joint", f"{paths[1]}:naive"]})
+    detail = seams.compare(args)["summary"]["detail_error_clip_first_minus_second"]
+    assert detail["mean"] == pytest.approx(0.05 - 0.40, abs=1e-3) and detail["first_better_in"] == 3
+    assert seams.summarise(run("joint", 0.95)["edits"], WINDOWS)["joint"]["detail_mean"] == 0.96
+    # merged with a run made before the measure existed, the pooled run has none (and compare leaves it out)
+    paths[2].write_text(json.dumps(run("joint", 0.95, with_detail=False, seed_list=[3, 4])))
+    merged = seams.merge(type("Args", (), {"inputs": [str(paths[0]), str(paths[2])]}))
+    assert "detail" not in merged["edits"][0]["joint"] and "psnr_per_seed" in merged["edits"][0]["joint"]
+    paths[2].write_text(json.dumps(run("joint", 0.95, with_detail=False)))
+    args = type("Args", (), {"inputs": [f"{paths[2]}:joint", f"{paths[1]}:naive"]})
+    assert "detail_error_clip_first_minus_second" not in seams.compare(args)["summary"]
+
+
 @pytest.mark.parametrize("kind", ["colour", "texture"])
 def test_seams_runs_end_to_end_for_each_edit_kind(seams, tmp_path, kind):
     # One iteration on the embedded prior, CPU: the run's wiring (edit kinds, masks, routes, the JSON), not its numbers.
@@ -173,7 +218,7 @@ def test_seams_runs_end_to_end_for_each_edit_kind(seams, tmp_path, kind):
     report = json.loads(out.read_text())
     assert report["settings"]["edit_kind"] == kind
     edit = report["edits"][0]
-    assert all(len(edit[route]["psnr"]) == 12 for route in ("joint", "naive", "shifted"))
+    assert all(len(edit[route]["psnr"]) == 12 and len(edit[route]["detail"]) == 12 for route in ("joint", "naive", "shifted"))
 
 
 def test_seams_with_edit_seeds_measures_each_seed_and_their_mean(seams, tmp_path):

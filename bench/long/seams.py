@@ -38,12 +38,28 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def per_frame(edit: np.ndarray, truth: np.ndarray) -> dict:
+def laplacian_energy(frames: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Per frame: the mean squared 4-neighbour Laplacian (summed over channels) over `region` (T, H, W)
+    bool, the frame's one-pixel rim left out: its fine detail, which blurring removes."""
+    x = frames.astype(np.float64)
+    lap = 4 * x[:, 1:-1, 1:-1] - x[:, :-2, 1:-1] - x[:, 2:, 1:-1] - x[:, 1:-1, :-2] - x[:, 1:-1, 2:]
+    inner = region[:, 1:-1, 1:-1]
+    energy = (lap**2).sum(axis=-1)
+    return np.array([e[m].mean() if m.any() else np.nan for e, m in zip(energy, inner)])
+
+
+def per_frame(edit: np.ndarray, truth: np.ndarray, region: np.ndarray | None = None) -> dict:
+    """PSNR and flicker per frame; with `region` (the edited pixels, (T, H, W) bool) also "detail": the
+    edit's fine-detail energy there over the truth's (``laplacian_energy``). Below 1 the edit is smoother
+    than the truth: cross-fading two edits that disagree blurs it, which PSNR rewards and the eye does not."""
     psnrs = [psnr(e, g) for e, g in zip(edit, truth)]
     e, g = edit.astype(np.float64), truth.astype(np.float64)
     energy_e = np.mean((e[1:] - e[:-1]) ** 2, axis=(1, 2, 3))
     energy_g = np.mean((g[1:] - g[:-1]) ** 2, axis=(1, 2, 3))
-    return {"psnr": psnrs, "flicker": [0.0] + list(np.abs(energy_e - energy_g))}
+    measures = {"psnr": psnrs, "flicker": [0.0] + list(np.abs(energy_e - energy_g))}
+    if region is not None:
+        measures["detail"] = (laplacian_energy(edit, region) / laplacian_energy(truth, region)).tolist()
+    return measures
 
 
 def decode(model, latents) -> np.ndarray:
@@ -121,7 +137,7 @@ def seams(args) -> dict:
                     config = EditConfig(seed=seed, **settings)
                     edited = independent_windows(model, latents, caption(source), caption(target), mask, config,
                                                  windows, progress=False)
-                runs.append(per_frame(decode(model, edited), all_truth[clip]))
+                runs.append(per_frame(decode(model, edited), all_truth[clip], mask.numpy() > 0.5))
             record[route] = {**(runs[0] if args.edit_seeds is None else over_seeds(runs, args.edit_seeds)),
                              "first_frame": first, "seconds": round(time.perf_counter() - start, 1)}
             print(index, route, json.dumps(route_summary([record[route]], windows)), flush=True)
@@ -136,10 +152,9 @@ def seams(args) -> dict:
 def over_seeds(runs: list[dict], seeds: list[int]) -> dict:
     """One route's per-frame measures over several edit seeds: "psnr" and "flicker" are the means (what the
     summaries read), each seed's values are kept beside them."""
-    return {"psnr": np.mean([r["psnr"] for r in runs], axis=0).tolist(),
-            "flicker": np.mean([r["flicker"] for r in runs], axis=0).tolist(),
-            "seeds": list(seeds), "psnr_per_seed": [r["psnr"] for r in runs],
-            "flicker_per_seed": [r["flicker"] for r in runs]}
+    measures = ("psnr", "flicker", "detail") if all("detail" in r for r in runs) else ("psnr", "flicker")
+    return {**{m: np.mean([r[m] for r in runs], axis=0).tolist() for m in measures}, "seeds": list(seeds),
+            **{f"{m}_per_seed": [r[m] for r in runs] for m in measures}}
 
 
 def frame_classes(windows) -> tuple[list[int], list[int]]:
@@ -189,6 +204,8 @@ def route_summary(records: list[dict], windows) -> dict:
         "border_frames": len(drops),
         "flicker_border": round(float(np.mean(flicker_border)), 2),
         "flicker_interior": round(float(np.mean(flicker_interior)), 2),
+        **({"detail_mean": round(float(np.nanmean([v for r in records for v in r["detail"]])), 3)}
+           if all("detail" in r for r in records) else {}),
         "seconds": round(float(sum(r["seconds"] for r in records)), 1),
     }
 
@@ -314,8 +331,10 @@ def pool_edit_seeds(records: list[dict]) -> dict:
             continue
         if not all(route in r for r in records):
             raise SystemExit(f"clip {head['clip']}: route {route} is in some of the runs only: pool runs of the same routes")
-        runs = [{"psnr": v, "flicker": f} for r in records
-                for v, f in zip(r[route]["psnr_per_seed"], r[route]["flicker_per_seed"])]
+        # "detail" only where every run measured it (runs before it existed did not)
+        measures = [m for m in ("psnr", "flicker", "detail") if all(f"{m}_per_seed" in r[route] for r in records)]
+        runs = [dict(zip(measures, values)) for r in records
+                for values in zip(*(r[route][f"{m}_per_seed"] for m in measures))]
         pooled[route] = {**over_seeds(runs, [s for r in records for s in r[route]["seeds"]]),
                          "first_frame": head[route]["first_frame"],
                          "seconds": round(sum(r[route]["seconds"] for r in records), 1)}
@@ -335,7 +354,7 @@ def compare(args) -> dict:
     borders, _ = frame_classes(report_windows(a))
     flicker_frames = [f for f in borders if f > 0]
     edits_b = {e["clip"]: e for e in b["edits"]}
-    diffs = {"psnr_clip": [], "psnr_border": [], "flicker_border": []}
+    diffs = {"psnr_clip": [], "psnr_border": [], "flicker_border": [], "detail_error_clip": []}
     for edit_a in a["edits"]:
         edit_b = edits_b.get(edit_a["clip"])
         if edit_b is None:
@@ -353,9 +372,14 @@ def compare(args) -> dict:
             diffs["psnr_border"].append(float(np.mean([pa[f] for f in borders]) - np.mean([pb[f] for f in borders])))
             diffs["flicker_border"].append(float(np.mean([fa[f] for f in flicker_frames])
                                                  - np.mean([fb[f] for f in flicker_frames])))
+        if "detail_per_seed" in ra and "detail_per_seed" in rb:
+            # How far each run's mean detail ratio is from the truth's (1): lost or added fine detail alike.
+            for da, db in zip(ra["detail_per_seed"], rb["detail_per_seed"]):
+                diffs["detail_error_clip"].append(float(abs(1 - np.nanmean(da)) - abs(1 - np.nanmean(db))))
     if not diffs["psnr_clip"]:
         raise SystemExit(f"{path_a} and {path_b} share no clip")
-    better = {"psnr_clip": 1, "psnr_border": 1, "flicker_border": -1}  # which sign means the first is better
+    better = {"psnr_clip": 1, "psnr_border": 1, "flicker_border": -1, "detail_error_clip": -1}  # the first is better
+    diffs = {key: values for key, values in diffs.items() if values}  # detail: only runs that measured it
     summary = {}
     for key, values in diffs.items():
         mean = float(np.mean(values))
