@@ -57,6 +57,14 @@ VARIANTS: list[tuple[str, dict]] = [
     # Run 12's step with inductor's layout optimisation forced (its heuristic declines it for the UNet).
     ("compile_full_graph_broadcast_layout_b1024", {"compile": "full", "cuda_graph": True, "batch": 1024,
                                                    "temporal_attention": "broadcast", "layout_optimization": "force"}),
+    # The same at batch 512, the batch that fits an 80 GB card (run 14, one H100: no faster than without it).
+    ("compile_full_graph_broadcast_layout_b512", {"compile": "full", "cuda_graph": True, "batch": 512,
+                                                  "temporal_attention": "broadcast", "layout_optimization": "force"}),
+    # Coordinate-descent kernel tuning on run 12's step, without the forced layout (run 14 found it gains nothing).
+    ("compile_full_graph_broadcast_cdt_b1024", {"compile": "full", "cuda_graph": True, "batch": 1024,
+                                                "temporal_attention": "broadcast", "kernel_tuning": "coordinate-descent"}),
+    ("compile_full_graph_broadcast_cdt_b512", {"compile": "full", "cuda_graph": True, "batch": 512,
+                                               "temporal_attention": "broadcast", "kernel_tuning": "coordinate-descent"}),
     # ... and inductor's coordinate-descent search of its generated kernels' block sizes.
     ("compile_full_graph_broadcast_layout_cdt_b1024", {"compile": "full", "cuda_graph": True, "batch": 1024,
                                                        "temporal_attention": "broadcast", "layout_optimization": "force",
