@@ -80,6 +80,66 @@ def test_a_border_cost_counts_as_a_seam_only_beyond_two_standard_errors_of_the_s
     assert cost["mean"] == 1.0 and cost["over_0.5db_by_2_standard_errors"] == 0
 
 
+def _seam_runs(seams, windows, dip=0.0, drift=0.0, difficulty=None, offset=0.0):
+    """A joint and a shifted run of one clip: both `dip` dB worse on their own window borders (the same
+    method, the same grid), each motion frame m as hard as `difficulty[m]` in both, and the joint run
+    drifting `drift` dB a frame below the shifted one, plus `offset` on its border frames."""
+    borders = set(windows.borders())
+    n = windows.frames
+    hard = np.zeros(n + seams.SHIFT) if difficulty is None else difficulty
+    joint = [30.0 - hard[f] - dip * (f in borders) - offset * (f in borders) - drift * f for f in range(n)]
+    shifted = [30.0 - hard[i + seams.SHIFT] - dip * (i in borders) for i in range(n)]  # frame i: motion i + SHIFT
+    return joint, shifted
+
+
+def test_border_seam_is_found_through_frame_difficulty_and_a_drift_that_fool_the_plain_shift_cost(seams):
+    """The difference in differences finds a 1 dB seam at every border it can pair, whatever each motion
+    frame's own difficulty; a drift of 0.1 dB a frame alone reads as -0.1 (its change over SHIFT frames,
+    halved: no seam), where the plain shift cost reads it as seams of over 2 dB."""
+    hard = np.random.default_rng(0).normal(0, 2.0, 32 + seams.SHIFT)
+    joint, shifted = _seam_runs(seams, WINDOWS, dip=1.0, difficulty=hard)
+    edit = {"clip": 0, "source_psnr": 10.0, "joint": route(joint), "shifted": route(shifted)}
+    estimates, errors = seams.border_seams([edit], WINDOWS)
+    assert errors is None and len(estimates) == len(WINDOWS.borders())  # 32 frames, 8/4: every border pairs
+    assert np.allclose(estimates, 1.0)
+    joint, shifted = _seam_runs(seams, WINDOWS, drift=0.1)
+    edit = {"clip": 0, "source_psnr": 10.0, "joint": route(joint), "shifted": route(shifted)}
+    assert np.allclose(seams.border_seams([edit], WINDOWS)[0], -0.1)
+    assert seams.summarise([edit], WINDOWS)["joint_border_cost_db"]["worst"] > 2.0  # read as a seam by the plain cost
+
+
+def test_border_seam_pairs_only_borders_whose_partner_frames_lie_off_the_borders(seams):
+    # 30 frames: the last window starts at 22, so borders 20 and 22 are two apart and neither can pair.
+    windows = Windows.for_clip(30, 8, 4)
+    joint, shifted = _seam_runs(seams, windows, dip=1.0)
+    edit = {"clip": 0, "source_psnr": 10.0, "joint": route(joint), "shifted": route(shifted)}
+    paired = [f for _, f in seams.seam_pairs([edit], windows)]
+    assert paired == [f for f in windows.borders() if f not in (20, 22)]
+    assert np.allclose(seams.border_seams([edit], windows)[0], 1.0)
+
+
+def test_border_seam_standard_error_comes_from_the_seeds(seams):
+    """Per seed the joint run's borders cost another amount (the shifted run is the same): the estimate is
+    their mean, its standard error their spread over the seeds; 1 dB +- 0.1 is a seam, 0.1 dB +- 0.1 is not."""
+    def edit(costs):
+        runs = [_seam_runs(seams, WINDOWS, dip=1.0, offset=c) for c in costs]
+        return {"clip": 0, "source_psnr": 10.0,
+                "joint": {**seams.over_seeds([route(j) for j, _ in runs], [0, 1, 2, 3]), "seconds": 1.0},
+                "shifted": {**seams.over_seeds([route(s) for _, s in runs], [0, 1, 2, 3]), "seconds": 1.0}}
+
+    costs = [0.0, 0.2, -0.2, 0.4]  # on top of the 1 dB seam both runs share; each seed's estimate is 1 + cost / 2
+    per_seed = 1.0 + np.array(costs) / 2
+    estimates, errors = seams.border_seams([edit(costs)], WINDOWS)
+    assert np.allclose(estimates, per_seed.mean())
+    assert np.allclose(errors, np.std(per_seed, ddof=1) / 2)  # over 4 seeds
+    summary = seams.summarise([edit(costs)], WINDOWS)["joint_border_seam_db"]
+    assert summary["over_0.5db_by_2_standard_errors"] == summary["frames"] == 12
+    assert summary["under_0.5db_by_2_standard_errors"] == 0
+    small = [c - 1.8 for c in costs]  # estimates 1 + (c - 1.8) / 2 = 0.1 + c / 2: a small seam, clear of 0.5 dB
+    summary = seams.summarise([edit(small)], WINDOWS)["joint_border_seam_db"]
+    assert summary["under_0.5db_by_2_standard_errors"] == 12 and summary["over_0.5db_by_2_standard_errors"] == 0
+
+
 def test_merge_refuses_runs_of_other_settings_or_the_same_clip(seams, tmp_path):
     base = {"windows": WINDOWS.describe(), "settings": {"iterations": 30}, "seed": 0, "frames": 32, "command": "c"}
     edit = {"source_psnr": 10.0, "joint": route([30.0] * 32), "naive": route([29.0] * 32)}
@@ -114,6 +174,16 @@ def test_merge_pools_runs_of_the_same_clip_over_other_edit_seeds(seams, tmp_path
     merged = seams.merge(type("Args", (), {"inputs": [str(p) for p in paths]}))
     whole = report([0, 1, 2, 3])
     assert merged["settings"]["edit_seeds"] == [0, 1, 2, 3] and merged["edits"][0]["joint"]["seconds"] == 4.0
+    assert merged["merged_from"] == {str(paths[0]): "seeds [0, 1]", str(paths[1]): "seeds [2, 3]"}
+    # merged onto itself (to recompute the summary), twice: each step and the runs stay on record
+    m = tmp_path / "m.json"
+    merged["command"] = "merge a b"
+    m.write_text(json.dumps(merged))
+    once = {**seams.merge(type("Args", (), {"inputs": [str(m)]})), "command": "merge m onto itself"}
+    m.write_text(json.dumps(once))
+    twice = seams.merge(type("Args", (), {"inputs": [str(m)]}))["merged_from"]
+    assert twice == {str(m): {"command": "merge m onto itself", "merged_from": {str(m): {
+        "command": "merge a b", "merged_from": {str(paths[0]): "seeds [0, 1]", str(paths[1]): "seeds [2, 3]"}}}}}
     np.testing.assert_allclose(merged["edits"][0]["joint"]["psnr"], whole["edits"][0]["joint"]["psnr"])
     assert merged["summary"] == seams.summarise(whole["edits"], WINDOWS)  # standard errors over all four seeds
     # the same seeds twice, or another clip text under the same index, are refused

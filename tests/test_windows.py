@@ -200,20 +200,30 @@ def test_window_noise_makes_disjoint_joint_windows_the_naive_route(clip):
                                 Windows.for_clip(8, 4, 0), progress=False)
     torch.testing.assert_close(joint.cpu(), naive)
     clip_noise = dreammotion_edit(model, x, "a red circle", "a blue square", None,
-                                  EditConfig(**settings, window=4, window_overlap=0), progress=False).latents
+                                  EditConfig(**settings, window=4, window_overlap=0, window_noise="clip"),
+                                  progress=False).latents
     assert not torch.allclose(clip_noise.cpu(), naive)
 
 
-def test_window_noise_at_its_default_keeps_earlier_checkpoints_fingerprints():
+def test_clip_noise_the_earlier_default_keeps_earlier_checkpoints_fingerprints():
     import hashlib
     import json
 
-    config = EditConfig(window=8)
+    assert EditConfig().window_noise == "window"  # the default since 2026-12-07 (bench/long/README.md)
+    config = EditConfig(window=8, window_noise="clip")
     before = config.to_dict()  # the fingerprint as computed before the setting existed
     for key in ("iterations", "checkpoint_every", "extra", "window_noise"):
         before.pop(key)
     assert config.fingerprint() == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
-    assert EditConfig(window=8, window_noise="window").fingerprint() != config.fingerprint()
+    # the new default is another trajectory: a checkpoint of the old one is not resumed under it
+    assert EditConfig(window=8).fingerprint() != config.fingerprint()
+    # without windows the setting changes nothing, so an edit of a clip that fits keeps its fingerprint
+    whole = EditConfig()
+    before = whole.to_dict()
+    for key in ("iterations", "checkpoint_every", "extra", "window_noise"):
+        before.pop(key)
+    assert whole.fingerprint() == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+    assert EditConfig(window_noise="clip").fingerprint() == whole.fingerprint()
 
 
 # -- the workflow's settings: window and overlap `auto`, read from the model ------------------------------------

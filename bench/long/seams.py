@@ -241,6 +241,44 @@ def shift_drop_errors(edits: list[dict], windows, frames: str = "border") -> lis
     return errors
 
 
+def seam_pairs(edits: list[dict], windows):
+    """(edit, border frame f of the joint run) for every f whose partner frame f + SHIFT is where the shifted
+    run has the same border (its frame f) and the joint run none, and whose frame f - SHIFT in the shifted
+    run is no border either (see ``border_seams``)."""
+    borders = set(frame_classes(windows)[0])
+    for e in edits:
+        for f in sorted(borders):
+            if f - SHIFT >= 0 and f - SHIFT not in borders and f + SHIFT < windows.frames and f + SHIFT not in borders:
+                yield e, f
+
+
+def _seam(joint: list[float], shifted: list[float], f: int) -> float:
+    # At motion frame f the joint run sits on a border and the shifted one does not; at motion frame f + SHIFT
+    # the other way round (the shifted run's frame f). Each frame's difficulty appears on both sides and cancels;
+    # a drift of the runs' difference along the clip, c dB a frame, is left only as -c * SHIFT / 2; a border's
+    # cost appears twice.
+    return ((shifted[f - SHIFT] - joint[f]) - (shifted[f] - joint[f + SHIFT])) / 2
+
+
+def border_seams(edits: list[dict], windows) -> tuple[list[float], list[float] | None]:
+    """What a window border costs a frame, in dB (> 0: worse on the border), per pair of ``seam_pairs``:
+    half the difference between the shifted-minus-joint PSNR of the frame on the joint run's border and
+    that of the frame two later, on the shifted run's border (a difference in differences; unlike
+    ``shift_drops`` it does not take a drift of the runs' difference along the clip, c dB a frame, for a
+    seam: that moves it by -c * SHIFT / 2 only). With edit seeds, also
+    each estimate's standard error over the seeds (paired: one seed's two runs), else None."""
+    pairs = list(seam_pairs(edits, windows))
+    seams = [_seam(e["joint"]["psnr"], e["shifted"]["psnr"], f) for e, f in pairs]
+    if not pairs or not all(len(e[r].get("psnr_per_seed", [])) > 1 and e[r]["seeds"] == e["joint"]["seeds"]
+                            for e, _ in pairs for r in ("joint", "shifted")):
+        return seams, None
+    errors = []
+    for e, f in pairs:
+        per_seed = [_seam(j, s, f) for j, s in zip(e["joint"]["psnr_per_seed"], e["shifted"]["psnr_per_seed"])]
+        errors.append(float(np.std(per_seed, ddof=1) / np.sqrt(len(per_seed))))
+    return seams, errors
+
+
 def _spread(values: list[float]) -> dict:
     return {"mean": round(float(np.mean(values)), 2), "std": round(float(np.std(values)), 2),
             "worst": round(float(np.max(values)), 2), "over_0.5db": int(sum(v > 0.5 for v in values)),
@@ -262,6 +300,14 @@ def summarise(edits: list[dict], windows) -> dict:
             summary["joint_border_cost_db"].update({
                 "standard_error_mean": round(float(np.mean(errors)), 2),
                 "over_0.5db_by_2_standard_errors": int(sum(c - 2 * se > 0.5 for c, se in zip(costs, errors)))})
+        seams, errors = border_seams(edits, windows)
+        if seams:
+            summary["joint_border_seam_db"] = _spread(seams)
+            if errors is not None:  # the target: every border's seam under 0.5 dB by two standard errors
+                summary["joint_border_seam_db"].update({
+                    "standard_error_mean": round(float(np.mean(errors)), 2),
+                    "under_0.5db_by_2_standard_errors": int(sum(v + 2 * se < 0.5 for v, se in zip(seams, errors))),
+                    "over_0.5db_by_2_standard_errors": int(sum(v - 2 * se > 0.5 for v, se in zip(seams, errors)))})
     if "joint" in routes and "naive" in routes:  # per border frame, joint minus naive PSNR: > 0 where joint is better
         borders, _ = frame_classes(windows)
         gains = [e["joint"]["psnr"][f] - e["naive"]["psnr"][f] for e in edits for f in borders]
@@ -315,7 +361,15 @@ def merge(args) -> dict:
                              "with different --edit-seeds")
     windows = report_windows(first)
     return {**{k: first[k] for k in ("windows", "seed", "frames")}, "settings": settings, "edits": edits,
-            "summary": summarise(edits, windows), "merged_from": {p: r["command"] for p, r in zip(args.inputs, reports)}}
+            "summary": summarise(edits, windows), "merged_from": provenance(args.inputs, reports)}
+
+
+def provenance(paths: list[str], reports: list[dict]) -> dict:
+    """Each input's command; for an input that was itself merged, its command and what it was merged
+    from, nested: the chain back to the runs as far as the inputs recorded it (a merge of one file
+    onto itself, to recompute its summary, keeps where it came from)."""
+    return {path: {"command": report["command"], "merged_from": report["merged_from"]} if "merged_from" in report
+            else report["command"] for path, report in zip(paths, reports)}
 
 
 def pool_edit_seeds(records: list[dict]) -> dict:
@@ -398,7 +452,8 @@ def memory(args) -> dict:
         rows = [memory_in_own_process(args, length) for length in args.lengths]
     else:
         rows = memory_rows(args, args.lengths)
-    return {"window": args.window, "overlap": args.overlap, "iterations": args.iterations, "rows": rows}
+    return {"window": args.window, "overlap": args.overlap, "iterations": args.iterations,
+            "window_noise": args.window_noise, "rows": rows}
 
 
 def memory_in_own_process(args, length: int) -> dict:
@@ -409,7 +464,8 @@ def memory_in_own_process(args, length: int) -> dict:
         out = Path(tmp) / "row.json"
         subprocess.run([sys.executable, __file__, "memory", "--model", args.model, "--device", args.device,
                         "--lengths", str(length), "--window", str(args.window), "--overlap", str(args.overlap),
-                        "--iterations", str(args.iterations), "--out", str(out)], check=True)
+                        "--iterations", str(args.iterations), "--window-noise", args.window_noise, "--out", str(out)],
+                       check=True)
         return json.loads(out.read_text())["rows"][0]
 
 
@@ -457,7 +513,8 @@ def memory_rows(args, lengths) -> list[dict]:
         if model.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(model.device)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the model loaded, no edit yet
-        config = EditConfig(iterations=args.iterations, window=args.window, window_overlap=args.overlap)
+        config = EditConfig(iterations=args.iterations, window=args.window, window_overlap=args.overlap,
+                            window_noise=args.window_noise)  # clip, as when the memory rows were measured
         result = dreammotion_edit(model, latents, "a red circle", "a blue circle", None, config, progress=False)
         row = {"frames": length, "peak_memory_mib": round(result.peak_memory_mib, 1),
                "kind": result.peak_memory_kind, "seconds": round(result.runtime_s, 1),
@@ -490,7 +547,8 @@ def main(argv=None) -> int:
                         help="seams: the joint routes' window starts, fixed or moved at random each iteration (edit.window_grid)")
     parser.add_argument("--window-noise", default="clip", choices=("clip", "window"),
                         help="seams: the joint routes' noise, one draw for the clip or one window's draw for every window "
-                             "(edit.window_noise)")
+                             "(edit.window_noise; the library's default is window since 2026-12-07, this script's stays "
+                             "clip so that the commands in bench/long/README.md run as they ran)")
     parser.add_argument("--kind", default="colour", choices=("colour", "texture", "background"),
                         help="seams: the edit (a texture or background edit's mask is all but the object)")
     parser.add_argument("--iterations", type=int, default=30)

@@ -43,7 +43,7 @@ class EditConfig:
     cross_window_tssm: bool = True  # [ours] T-SSM also between a window's frames and the previous window's
     window_weighting: str = "taper"  # [ours] a frame's update over its windows: "taper" (edges count less) or the "uniform" mean; bench/long/README.md
     window_grid: str = "fixed"  # [ours] where windows start: "fixed", or "random" (each iteration the grid moves by a random offset, so no frame sits on a border every iteration); bench/long/README.md
-    window_noise: str = "clip"  # [ours] an iteration's noise over windows: "clip" (one draw for the clip: a frame's noise is the same in each of its windows) or "window" (one draw of a window's length, the same in every window, as windows edited apart get it); bench/long/README.md
+    window_noise: str = "window"  # [ours] an iteration's noise over windows: "window" (one draw of a window's length, the same in every window, as windows edited apart get it; against the naive route it is within 0.3 dB in PSNR and flickers less at the borders of object edits) or "clip" (one draw for the clip: a frame's noise is the same in each of its windows; the default before 2026-12-07); bench/long/README.md
     # Bookkeeping ---------------------------------------------------------------------------------
     seed: int = 0  # seed of the per-iteration timestep and noise draws (the manifest's seed column)
     checkpoint_every: int = 50  # iterations between checkpoints (resume after a kill)
@@ -128,13 +128,16 @@ class EditConfig:
         d = self.to_dict()
         for k in ("iterations", "checkpoint_every", "extra"):
             d.pop(k)
+        if d["window"] == 0:  # no windows: how noise spreads over windows means nothing
+            d.pop("window_noise")
         for k, default in _ADDED_SINCE_CHECKPOINTS_EXIST.items():
-            if d[k] == default:  # the trajectory every earlier checkpoint followed: keep its fingerprint
+            if d.get(k) == default:  # the trajectory every earlier checkpoint followed: keep its fingerprint
                 d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-# Settings added after checkpoints were written: at these defaults they leave the fingerprint as it was.
+# Settings added after checkpoints were written: at these values (what every earlier checkpoint followed,
+# whatever the default is now) they leave the fingerprint as it was.
 _ADDED_SINCE_CHECKPOINTS_EXIST = {"window_noise": "clip"}
 
 

@@ -3,8 +3,8 @@
 A model like ZeroScope (24 frames) or the embedded prior (8 frames) sees a fixed number of frames.
 A longer clip is split into windows of that length that overlap; the latents of the whole clip are
 one variable, so a frame that two windows share is not two copies blended afterwards. Each iteration
-draws one timestep, and one noise for the whole clip (or, under ``window_noise: window``, one window's
-noise that every window uses, as windows edited apart get it); every window computes its update (V-DDS, S-SSM,
+draws one timestep, and one window's noise that every window uses, as windows edited apart get it
+(``window_noise: window``; or, under ``window_noise: clip``, one noise for the whole clip); every window computes its update (V-DDS, S-SSM,
 T-SSM) on its slice, and a frame's update is the mean over the windows that contain it. GPU memory is
 one window's (the windows run one after another), plus the latents of all frames.
 
