@@ -230,6 +230,18 @@ def shift_drops(edits: list[dict], windows, frames: str = "border") -> list[floa
     return [e["shifted"]["psnr"][g] - e["joint"]["psnr"][f] for e, f, g in shift_pairs(edits, windows, frames)]
 
 
+def _standard_error(values) -> float:
+    """The standard error of the mean of `values` (NaN for fewer than two)."""
+    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
+def seeds_paired(edits: list[dict]) -> bool:
+    """Whether every edit's joint and shifted runs were made over the same several edit seeds, so that a
+    difference between them has a standard error over the seeds (runs with --edit-seeds only)."""
+    return all(len(e[r].get("psnr_per_seed", [])) > 1 and e[r]["seeds"] == e["joint"]["seeds"]
+               for e in edits for r in ("joint", "shifted"))
+
+
 def shift_drop_errors(edits: list[dict], windows, frames: str = "border") -> list[float]:
     """The standard error of each of ``shift_drops``' differences, from the spread over the edit seeds of the
     per-seed difference (runs with --edit-seeds only; the two runs of one seed are a pair: a seed that edits
@@ -237,7 +249,7 @@ def shift_drop_errors(edits: list[dict], windows, frames: str = "border") -> lis
     errors = []
     for e, f, g in shift_pairs(edits, windows, frames):
         pairs = [s[g] - j[f] for s, j in zip(e["shifted"]["psnr_per_seed"], e["joint"]["psnr_per_seed"])]
-        errors.append(float(np.std(pairs, ddof=1) / np.sqrt(len(pairs))))
+        errors.append(_standard_error(pairs))
     return errors
 
 
@@ -269,13 +281,12 @@ def border_seams(edits: list[dict], windows) -> tuple[list[float], list[float] |
     each estimate's standard error over the seeds (paired: one seed's two runs), else None."""
     pairs = list(seam_pairs(edits, windows))
     seams = [_seam(e["joint"]["psnr"], e["shifted"]["psnr"], f) for e, f in pairs]
-    if not pairs or not all(len(e[r].get("psnr_per_seed", [])) > 1 and e[r]["seeds"] == e["joint"]["seeds"]
-                            for e, _ in pairs for r in ("joint", "shifted")):
+    if not pairs or not seeds_paired(edits):
         return seams, None
     errors = []
     for e, f in pairs:
         per_seed = [_seam(j, s, f) for j, s in zip(e["joint"]["psnr_per_seed"], e["shifted"]["psnr_per_seed"])]
-        errors.append(float(np.std(per_seed, ddof=1) / np.sqrt(len(per_seed))))
+        errors.append(_standard_error(per_seed))
     return seams, errors
 
 
@@ -293,8 +304,7 @@ def summarise(edits: list[dict], windows) -> dict:
         summary["joint_border_cost_db"] = _spread(costs)
         # The same difference on frames off the borders in both runs: what the noise draws alone do.
         summary["joint_interior_control_db"] = _spread(shift_drops(edits, windows, frames="interior"))
-        if all(len(e[r].get("psnr_per_seed", [])) > 1 and e[r]["seeds"] == e["joint"]["seeds"]
-               for e in edits for r in ("joint", "shifted")):
+        if seeds_paired(edits):
             errors = shift_drop_errors(edits, windows)
             # Border frames whose cost exceeds 0.5 dB by more than two standard errors: a seam, not a draw.
             summary["joint_border_cost_db"].update({
@@ -437,7 +447,7 @@ def compare(args) -> dict:
     summary = {}
     for key, values in diffs.items():
         mean = float(np.mean(values))
-        se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+        se = _standard_error(values)
         summary[f"{key}_first_minus_second"] = {
             "mean": round(mean, 3), "standard_error": round(se, 3), "runs": len(values),
             "first_better_in": int(sum(v * better[key] > 0 for v in values)),
