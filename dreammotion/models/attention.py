@@ -7,18 +7,43 @@ flash attention pads each 8-row sequence to a full tile (and its grid overflows 
 of 8x8 matrices that tensor cores run at a fraction of their rate (bench/prior/NOTES.md, run 9).
 ``FrameAttnProcessor`` writes the same arithmetic as broadcast products and sums, which
 ``torch.compile`` fuses into a few elementwise/reduction kernels, backward included.
+``FusedFrameAttnProcessor`` calls one Triton kernel each way instead
+(``dreammotion.models.frame_attention``; CUDA only).
 """
 
 from __future__ import annotations
 
 
-TEMPORAL_ATTENTION_KINDS = ("sdpa", "math", "broadcast")
+TEMPORAL_ATTENTION_KINDS = ("sdpa", "math", "broadcast", "fused")
 
 
 def is_temporal_attention(name: str) -> bool:
     """Whether the module (or processor) `name` of a UNet3D attends over frames."""
     parts = name.split(".")
     return "temp_attentions" in parts or parts[0] == "transformer_in"
+
+
+def _refuse_unsupported(name: str, attn, hidden_states, attention_mask) -> None:
+    if attention_mask is not None or attn.group_norm is not None or attn.spatial_norm is not None:
+        raise ValueError(f"{name} handles unmasked attention without group/spatial norm only")
+    if getattr(attn, "norm_q", None) is not None or getattr(attn, "norm_k", None) is not None:
+        raise ValueError(f"{name} does not apply query/key normalisation (qk_norm)")
+    if hidden_states.ndim != 3:
+        raise ValueError(f"{name} needs (batch, sequence, channels) input, got {tuple(hidden_states.shape)}")
+
+
+def _projections(attn, hidden_states, encoder_hidden_states):
+    context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
+    if encoder_hidden_states is not None and attn.norm_cross:
+        context = attn.norm_encoder_hidden_states(context)
+    return attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
+
+
+def _output(attn, out, residual):
+    out = attn.to_out[1](attn.to_out[0](out))
+    if attn.residual_connection:
+        out = out + residual
+    return out / attn.rescale_output_factor
 
 
 class FrameAttnProcessor:
@@ -31,15 +56,8 @@ class FrameAttnProcessor:
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
                  *args, **kwargs):
-        if attention_mask is not None or attn.group_norm is not None or attn.spatial_norm is not None:
-            raise ValueError("FrameAttnProcessor handles unmasked attention without group/spatial norm only")
-        if hidden_states.ndim != 3:
-            raise ValueError(f"FrameAttnProcessor needs (batch, sequence, channels) input, got {tuple(hidden_states.shape)}")
-        residual = hidden_states
-        context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
-        if encoder_hidden_states is not None and attn.norm_cross:
-            context = attn.norm_encoder_hidden_states(context)
-        query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
+        _refuse_unsupported("FrameAttnProcessor", attn, hidden_states, attention_mask)
+        query, key, value = _projections(attn, hidden_states, encoder_hidden_states)
         batch, frames, inner = query.shape
         heads = attn.heads
         size = inner // heads
@@ -50,19 +68,36 @@ class FrameAttnProcessor:
         scores = (query * key).sum(-1) * attn.scale
         weights = scores.float().softmax(dim=2).to(value.dtype)
         out = (weights.unsqueeze(-1) * value).sum(2).reshape(batch, frames, inner)
-        out = attn.to_out[1](attn.to_out[0](out))
-        if attn.residual_connection:
-            out = out + residual
-        return out / attn.rescale_output_factor
+        return _output(attn, out, hidden_states)
+
+
+class FusedFrameAttnProcessor:
+    """The same attention as ``FrameAttnProcessor``, as one Triton kernel forward and one backward
+    (``dreammotion.models.frame_attention``): self-attention over frames (queries and keys of one
+    length), power-of-two head size, CUDA tensors. Anything else is refused."""
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
+                 *args, **kwargs):
+        from dreammotion.models.frame_attention import frame_attention
+
+        _refuse_unsupported("FusedFrameAttnProcessor", attn, hidden_states, attention_mask)
+        query, key, value = _projections(attn, hidden_states, encoder_hidden_states)
+        if key.shape[1] != query.shape[1]:
+            raise ValueError(f"FusedFrameAttnProcessor needs keys as long as queries, got {key.shape[1]} vs "
+                             f"{query.shape[1]}")
+        out = frame_attention(query, key, value, attn.heads, attn.scale)
+        return _output(attn, out, hidden_states)
 
 
 def set_temporal_attention(unet, kind: str) -> int:
     """Give every temporal attention of `unet` the processor `kind`: "sdpa" (diffusers' default,
-    ``AttnProcessor2_0``), "math" (``AttnProcessor``: baddbmm + softmax + bmm) or "broadcast"
-    (``FrameAttnProcessor``). Returns how many processors were set."""
+    ``AttnProcessor2_0``), "math" (``AttnProcessor``: baddbmm + softmax + bmm), "broadcast"
+    (``FrameAttnProcessor``) or "fused" (``FusedFrameAttnProcessor``, CUDA only). Returns how many
+    processors were set."""
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
-    makers = {"sdpa": AttnProcessor2_0, "math": AttnProcessor, "broadcast": FrameAttnProcessor}
+    makers = {"sdpa": AttnProcessor2_0, "math": AttnProcessor, "broadcast": FrameAttnProcessor,
+              "fused": FusedFrameAttnProcessor}
     if kind not in makers:
         raise ValueError(f"unknown temporal attention {kind!r}: {', '.join(TEMPORAL_ATTENTION_KINDS)}")
     processors = dict(unet.attn_processors)
@@ -73,4 +108,4 @@ def set_temporal_attention(unet, kind: str) -> int:
     return len(temporal)
 
 
-__all__ = ["FrameAttnProcessor", "TEMPORAL_ATTENTION_KINDS", "is_temporal_attention", "set_temporal_attention"]
+__all__ = ["FrameAttnProcessor", "FusedFrameAttnProcessor", "TEMPORAL_ATTENTION_KINDS", "is_temporal_attention", "set_temporal_attention"]

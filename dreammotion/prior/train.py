@@ -373,8 +373,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "that runs as one DDIM step from pure noise (bench/upsample/NOTES.md)")
     parser.add_argument("--head-size", type=int, default=None, help="attention head size (default: the preset's)")
     parser.add_argument("--temporal-attention", default="math", choices=TEMPORAL_ATTENTION_KINDS,
-                        help="processor of the 8-frame temporal attention: math (baddbmm/bmm), sdpa, or broadcast "
-                             "(products and sums that --compile fuses; dreammotion.models.attention, bench/prior/NOTES.md)")
+                        help="processor of the 8-frame temporal attention: math (baddbmm/bmm), sdpa, broadcast "
+                             "(products and sums that --compile fuses) or fused (one Triton kernel each way, CUDA "
+                             "only; dreammotion.models.attention, bench/prior/NOTES.md)")
     parser.add_argument("--compile", default="none", choices=("none", "blocks", "full"),
                         help="torch.compile the UNet: each resnet/attention/temporal block, or the whole model "
                              "(fuses GroupNorm, SiLU and autocast's casts; bench/prior/NOTES.md)")
@@ -434,6 +435,9 @@ class PriorTrainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest conv algorithms
+        if args.temporal_attention == "fused" and device.type != "cuda":
+            raise ValueError(f"--temporal-attention fused is a Triton kernel for CUDA devices; the device is {device} "
+                             "(use math or broadcast)")
         self.args, self.device = args, device
         self.unet, self.text_encoder, self.tokenizer, self.scheduler, self.autoencoder = build_model(
             args.size, args.preset, args.seed, args.head_size, args.prediction_type, self.conditioned

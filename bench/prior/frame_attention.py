@@ -1,0 +1,159 @@
+"""The temporal attention alone: forward + backward of each kind at the embedded prior's shapes.
+
+    python bench/prior/frame_attention.py --out bench/prior/frame_attention.json [--batch 1024]
+
+For each temporal attention of the base prior (``transformer_in``: 8 heads of 32 over 16x16
+positions; the temporal transformers of levels 1 and 2: 96 and 128 channels over 8x8 and 4x4), the
+attention core (projections excluded) on bf16 (N, 8, C) inputs, timed as forward + backward:
+
+- ``math``: ``AttnProcessor``'s arithmetic (baddbmm, fp32 softmax, bmm), eager;
+- ``broadcast``: ``FrameAttnProcessor``'s arithmetic under ``torch.compile``, as training compiles it;
+- ``fused``: the Triton kernels (``dreammotion.models.frame_attention``), once per ``--configs``
+  entry TILExWARPS (values per (rows, frames, head size) register tile, and warps per program;
+  the shipped one is TILE_VALUES x NUM_WARPS).
+
+Also the largest error of each against an fp32 matmul reference. Times are CUDA-event medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+from dreammotion.models import frame_attention as fa
+from dreammotion.prior import train
+
+FRAMES = train.FRAMES
+
+
+def layer_shapes(batch: int) -> list[tuple[str, int, int, int]]:
+    """(name, sequences, heads, head size) of the base prior's temporal attentions."""
+    side, channels, head = train.LATENT_SIZE, train.PRESETS["base"][0], train.PRESETS["base"][3]
+    shapes = [("transformer_in", batch * side * side, 8, head)]
+    for level, width in enumerate(channels[1:], start=1):
+        positions = (side // 2 ** level) ** 2
+        shapes.append((f"temporal level {level}", batch * positions, width // head, head))
+    return shapes
+
+
+def split(t: torch.Tensor, heads: int) -> torch.Tensor:
+    n, frames, channels = t.shape
+    return t.view(n, frames, heads, channels // heads).transpose(1, 2).reshape(n * heads, frames, channels // heads)
+
+
+def merge(t: torch.Tensor, n: int, heads: int) -> torch.Tensor:
+    frames, size = t.shape[1:]
+    return t.view(n, heads, frames, size).transpose(1, 2).reshape(n, frames, heads * size)
+
+
+def math_core(q, k, v, heads, scale):
+    n = q.shape[0]
+    q, k, v = (split(t, heads) for t in (q, k, v))
+    scores = torch.baddbmm(torch.empty(q.shape[0], q.shape[1], k.shape[1], dtype=q.dtype, device=q.device),
+                           q, k.transpose(-1, -2), beta=0, alpha=scale)
+    return merge(torch.bmm(scores.float().softmax(-1).to(v.dtype), v), n, heads)
+
+
+def broadcast_core(q, k, v, heads, scale):
+    n, frames, inner = q.shape
+    size = inner // heads
+    query = q.view(n, frames, 1, heads, size)
+    key = k.view(n, 1, frames, heads, size)
+    value = v.view(n, 1, frames, heads, size)
+    weights = ((query * key).sum(-1) * scale).float().softmax(dim=2).to(v.dtype)
+    return (weights.unsqueeze(-1) * value).sum(2).reshape(n, frames, inner)
+
+
+def reference(q, k, v, heads, scale):
+    q, k, v = (t.float() for t in (q, k, v))
+    n = q.shape[0]
+    q, k, v = (split(t, heads) for t in (q, k, v))
+    return merge(((q @ k.transpose(-1, -2)) * scale).softmax(-1) @ v, n, heads)
+
+
+def time_ms(fn, repeats: int) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def measure(core, q, k, v, grad_out, heads, scale, repeats):
+    leaves = [t.detach().clone().requires_grad_(True) for t in (q, k, v)]
+
+    def forward_backward():
+        for t in leaves:
+            t.grad = None
+        core(*leaves, heads, scale).backward(grad_out)
+
+    milliseconds = time_ms(forward_backward, repeats)
+    with torch.no_grad():
+        forward_ms = time_ms(lambda: core(*leaves, heads, scale), repeats)
+    forward_backward()
+    expected_leaves = [t.detach().float().requires_grad_(True) for t in (q, k, v)]
+    expected = reference(*expected_leaves, heads, scale)
+    expected.backward(grad_out.float())
+    with torch.no_grad():
+        out = core(*leaves, heads, scale)
+    errors = {"out": (out.float() - expected).abs().max().item()}
+    for name, got, want in zip(("grad_q", "grad_k", "grad_v"), leaves, expected_leaves):
+        errors[name] = (got.grad.float() - want.grad).abs().max().item()
+    return {"forward_backward_ms": round(milliseconds, 3), "forward_ms": round(forward_ms, 3),
+            "max_abs_error": {k: float(f"{v:.3g}") for k, v in errors.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--batch", type=int, default=1024, help="clips per training batch")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--configs", default=f"4096x4,{fa.TILE_VALUES}x{fa.NUM_WARPS},16384x4,16384x8",
+                        help="comma-separated TILExWARPS settings of the fused kernels to time")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        raise SystemExit("bench/prior/frame_attention.py needs a CUDA GPU")
+    configs = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",")]
+    compiled_broadcast = torch.compile(broadcast_core)
+    shipped = fa.TILE_VALUES, fa.NUM_WARPS
+    layers = {}
+    for name, n, heads, size in layer_shapes(args.batch):
+        generator = torch.Generator(device="cuda").manual_seed(0)
+        q, k, v, grad_out = (torch.randn(n, FRAMES, heads * size, device="cuda", generator=generator,
+                                         dtype=torch.bfloat16) for _ in range(4))
+        scale = size ** -0.5
+        result = {"sequences": n, "heads": heads, "head_size": size,
+                  "math": measure(math_core, q, k, v, grad_out, heads, scale, args.repeats),
+                  "broadcast_compiled": measure(compiled_broadcast, q, k, v, grad_out, heads, scale, args.repeats)}
+        for tile, warps in configs:
+            fa.TILE_VALUES, fa.NUM_WARPS = tile, warps
+            result[f"fused_tile{tile}_warps{warps}"] = measure(fa.frame_attention, q, k, v, grad_out, heads, scale,
+                                                               args.repeats)
+        fa.TILE_VALUES, fa.NUM_WARPS = shipped
+        # what a bandwidth-bound kernel must move: forward reads q, k, v and writes out; backward reads
+        # q, k, v, out, grad_out and writes three gradients (bf16)
+        result["bytes_forward_backward"] = 12 * q.numel() * q.element_size()
+        layers[name] = result
+        print(name, json.dumps(result), flush=True)
+    report = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "batch": args.batch,
+              "shipped_tile_values": shipped[0], "shipped_num_warps": shipped[1],
+              "command": "python bench/prior/frame_attention.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "layers": layers}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

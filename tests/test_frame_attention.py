@@ -1,0 +1,65 @@
+"""The fused frame attention (dreammotion.models.frame_attention): its Triton kernels checked by
+Triton's interpreter on the CPU (tests/frame_attention_interpreted.py, in a subprocess), and what it
+refuses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO, prior_trainer_args
+from dreammotion.models.attention import FusedFrameAttnProcessor, set_temporal_attention
+from dreammotion.models.frame_attention import frame_attention
+from dreammotion.prior import train
+
+
+def test_kernels_under_the_triton_interpreter():
+    """TRITON_INTERPRET must be set before triton builds the kernels, hence the subprocess."""
+    path = [str(REPO), str(REPO / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": os.pathsep.join(path)}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(REPO / "tests" / "frame_attention_interpreted.py")],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and "skipped" not in run.stdout, run.stdout[-2000:]
+
+
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"), reason="interpreter allows CPU tensors")
+def test_cpu_tensors_are_refused_with_a_pointer_to_the_cpu_kinds():
+    q = torch.randn(2, 8, 32)
+    with pytest.raises(RuntimeError, match="needs CUDA tensors.*'math' or 'broadcast'"):
+        frame_attention(q, q, q, 2, 0.25)
+
+
+def test_shapes_it_does_not_compute_are_refused():
+    q = torch.randn(2, 8, 32)
+    with pytest.raises(ValueError, match="one shape"):
+        frame_attention(q, q[:, :4], q, 2, 0.25)
+    with pytest.raises(ValueError, match="do not split into 3 heads"):
+        frame_attention(q, q, q, 3, 0.25)
+    with pytest.raises(ValueError, match="power-of-two head size"):
+        frame_attention(torch.randn(2, 8, 24), torch.randn(2, 8, 24), torch.randn(2, 8, 24), 2, 0.25)
+    with pytest.raises(ValueError, match="one dtype on one device"):
+        frame_attention(q, q.double(), q, 2, 0.25)
+
+
+def test_processors_refuse_query_key_normalisation():
+    from diffusers.models.attention_processor import Attention
+
+    attn = Attention(query_dim=16, heads=2, dim_head=8, qk_norm="layer_norm", processor=FusedFrameAttnProcessor())
+    with pytest.raises(ValueError, match="qk_norm"):
+        attn(torch.randn(3, 8, 16))
+
+
+def test_fused_kind_sets_the_processor_and_training_refuses_it_off_cuda(tmp_path):
+    unet, *_ = train.build_model(32, preset="tiny", seed=0)
+    assert set_temporal_attention(unet, "fused") > 0
+    assert isinstance(unet.attn_processors["transformer_in.transformer_blocks.0.attn1.processor"],
+                      FusedFrameAttnProcessor)
+    args = prior_trainer_args(tmp_path, "--device", "cpu", "--temporal-attention", "fused")
+    with pytest.raises(ValueError, match="--temporal-attention fused is a Triton kernel for CUDA"):
+        train.PriorTrainer(args, torch.device("cpu"))
