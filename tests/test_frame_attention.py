@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, prior_trainer_args
+from conftest import REPO, load_bench_script, prior_trainer_args
 from dreammotion.models.attention import FusedFrameAttnProcessor, set_temporal_attention
 from dreammotion.models.frame_attention import frame_attention
 from dreammotion.prior import train
@@ -63,3 +63,13 @@ def test_fused_kind_sets_the_processor_and_training_refuses_it_off_cuda(tmp_path
     args = prior_trainer_args(tmp_path, "--device", "cpu", "--temporal-attention", "fused")
     with pytest.raises(ValueError, match="--temporal-attention fused is a Triton kernel for CUDA"):
         train.PriorTrainer(args, torch.device("cpu"))
+
+
+def test_benchmark_picks_the_fastest_setting_at_the_largest_layer():
+    bench = load_bench_script("prior/frame_attention.py", "bench_frame_attention")
+    timing = lambda ms: {"forward_backward_ms": ms}
+    layers = {"small": {"sequences": 10, "heads": 2, "math": timing(0.1), "fused_tile4096_warps4": timing(0.5),
+                        "fused_tile8192_warps8": timing(2.0)},
+              "large": {"sequences": 1000, "heads": 8, "math": timing(0.1), "fused_tile4096_warps4": timing(9.0),
+                        "fused_tile8192_warps8": timing(3.0)}}
+    assert bench.fastest_fused_config(layers) == "8192x8"

@@ -114,12 +114,21 @@ def measure(core, q, k, v, grad_out, heads, scale, repeats):
             "max_abs_error": {k: float(f"{v:.3g}") for k, v in errors.items()}}
 
 
+def fastest_fused_config(layers: dict) -> str:
+    """The fused setting with the fastest forward + backward at the largest layer, as TILExWARPS
+    (throughput.py's --frame-attention)."""
+    largest = max(layers.values(), key=lambda layer: layer["sequences"] * layer["heads"])
+    fastest = min((key for key in largest if key.startswith("fused_tile")),
+                  key=lambda key: largest[key]["forward_backward_ms"])
+    return fastest.removeprefix("fused_tile").replace("_warps", "x")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--batch", type=int, default=1024, help="clips per training batch")
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--configs", default=f"4096x4,{fa.TILE_VALUES}x{fa.NUM_WARPS},16384x4,16384x8",
+    parser.add_argument("--configs", default="4096x4,8192x4,8192x8,16384x8",
                         help="comma-separated TILExWARPS settings of the fused kernels to time")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -150,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
               "shipped_tile_values": shipped[0], "shipped_num_warps": shipped[1],
               "command": "python bench/prior/frame_attention.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "layers": layers}
+    report["fastest_fused_config"] = fastest_fused_config(layers)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -97,6 +97,13 @@ def compile_cache_file(folder: Path | None, overrides: dict) -> Path | None:
     return folder / ("_".join(f"{k}-{v}" for k, v in sorted(overrides.items())) + ".bin")
 
 
+def frame_attention_setting() -> str:
+    """TILExWARPS of the fused temporal attention's kernels, as they run."""
+    from dreammotion.models import frame_attention
+
+    return f"{frame_attention.TILE_VALUES}x{frame_attention.NUM_WARPS}"
+
+
 def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_dir: Path | None = None) -> dict:
     torch._dynamo.reset()  # each variant compiles (or loads its cache) from scratch, as a training run would
     args = argparse.Namespace(**{**defaults(), **overrides, "device": "cuda",
@@ -132,6 +139,7 @@ def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_di
         "precision": args.precision,
         "cuda_graph": args.cuda_graph,
         "channels_last": args.channels_last,
+        **({"frame_attention": frame_attention_setting()} if args.temporal_attention == "fused" else {}),
         "warmup_seconds": round(warmup_seconds, 1),
         "compile_cache_loaded": trainer.compile_cache_loaded,
         "steps_per_s": round(steps / seconds, 3),
@@ -168,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="all, shipped, or a comma-separated list of variant names (shipped is always first)")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--profile", action="store_true", help="add a kernel table of each variant")
+    parser.add_argument("--frame-attention", default=None, metavar="TILExWARPS",
+                        help="register tile and warps of the fused temporal attention's kernels (default: "
+                             "dreammotion.models.frame_attention's; bench/prior/frame_attention.py times them)")
     parser.add_argument("--compile-cache-dir", type=Path, default=None,
                         help="compiled variants load/save torch.compile's cache here (train.py --compile-cache); "
                              "run a second process with a fresh TORCHINDUCTOR_CACHE_DIR to time a warm start "
@@ -175,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("bench/prior/throughput.py needs a CUDA GPU")
+    if args.frame_attention:
+        from dreammotion.models import frame_attention
+
+        frame_attention.TILE_VALUES, frame_attention.NUM_WARPS = (int(x) for x in args.frame_attention.split("x"))
     base = defaults()
     shipped = {k: base[k] for k in SETTINGS}
     if args.variants in ("all", "shipped"):
