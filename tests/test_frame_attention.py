@@ -68,8 +68,22 @@ def test_fused_kind_sets_the_processor_and_training_refuses_it_off_cuda(tmp_path
 def test_benchmark_picks_the_fastest_setting_at_the_largest_layer():
     bench = load_bench_script("prior/frame_attention.py", "bench_frame_attention")
     timing = lambda ms: {"forward_backward_ms": ms}
-    layers = {"small": {"sequences": 10, "heads": 2, "math": timing(0.1), "fused_tile4096_warps4": timing(0.5),
-                        "fused_tile8192_warps8": timing(2.0)},
-              "large": {"sequences": 1000, "heads": 8, "math": timing(0.1), "fused_tile4096_warps4": timing(9.0),
-                        "fused_tile8192_warps8": timing(3.0)}}
+    layers = {"small": {"sequences": 10, "heads": 2, "math": timing(0.1), "fused_4096x4": timing(0.5),
+                        "fused_8192x8": timing(2.0)},
+              "large": {"sequences": 1000, "heads": 8, "math": timing(0.1), "fused_4096x4": timing(9.0),
+                        "fused_8192x8": timing(3.0)}}
     assert bench.fastest_fused_config(layers) == "8192x8"
+
+
+def test_kernel_settings_round_trip_and_refuse_malformed_ones():
+    from dreammotion.models import frame_attention as fa
+
+    shipped = fa.kernel_setting()
+    assert shipped == f"{fa.TILE_VALUES}x{fa.NUM_WARPS}"
+    try:
+        fa.use_kernel_setting("16384x8")
+        assert (fa.TILE_VALUES, fa.NUM_WARPS, fa.kernel_setting()) == (16384, 8, "16384x8")
+        with pytest.raises(ValueError, match="expected TILExWARPS"):
+            fa.use_kernel_setting("16384")
+    finally:
+        fa.use_kernel_setting(shipped)

@@ -10,7 +10,7 @@ attention core (projections excluded) on bf16 (N, 8, C) inputs, timed as forward
 - ``broadcast``: ``FrameAttnProcessor``'s arithmetic under ``torch.compile``, as training compiles it;
 - ``fused``: the Triton kernels (``dreammotion.models.frame_attention``), once per ``--configs``
   entry TILExWARPS (values per (rows, frames, head size) register tile, and warps per program;
-  the shipped one is TILE_VALUES x NUM_WARPS).
+  keys ``fused_TILExWARPS``; the shipped setting is ``kernel_setting()``).
 
 Also the largest error of each against an fp32 matmul reference. Times are CUDA-event medians.
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from dreammotion.models import frame_attention as fa
+from dreammotion.models.attention import broadcast_attention
 from dreammotion.prior import train
 
 FRAMES = train.FRAMES
@@ -57,16 +58,6 @@ def math_core(q, k, v, heads, scale):
     scores = torch.baddbmm(torch.empty(q.shape[0], q.shape[1], k.shape[1], dtype=q.dtype, device=q.device),
                            q, k.transpose(-1, -2), beta=0, alpha=scale)
     return merge(torch.bmm(scores.float().softmax(-1).to(v.dtype), v), n, heads)
-
-
-def broadcast_core(q, k, v, heads, scale):
-    n, frames, inner = q.shape
-    size = inner // heads
-    query = q.view(n, frames, 1, heads, size)
-    key = k.view(n, 1, frames, heads, size)
-    value = v.view(n, 1, frames, heads, size)
-    weights = ((query * key).sum(-1) * scale).float().softmax(dim=2).to(v.dtype)
-    return (weights.unsqueeze(-1) * value).sum(2).reshape(n, frames, inner)
 
 
 def reference(q, k, v, heads, scale):
@@ -118,9 +109,9 @@ def fastest_fused_config(layers: dict) -> str:
     """The fused setting with the fastest forward + backward at the largest layer, as TILExWARPS
     (throughput.py's --frame-attention)."""
     largest = max(layers.values(), key=lambda layer: layer["sequences"] * layer["heads"])
-    fastest = min((key for key in largest if key.startswith("fused_tile")),
+    fastest = min((key for key in largest if key.startswith("fused_")),
                   key=lambda key: largest[key]["forward_backward_ms"])
-    return fastest.removeprefix("fused_tile").replace("_warps", "x")
+    return fastest.removeprefix("fused_")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("bench/prior/frame_attention.py needs a CUDA GPU")
-    configs = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",")]
-    compiled_broadcast = torch.compile(broadcast_core)
-    shipped = fa.TILE_VALUES, fa.NUM_WARPS
+    configs = args.configs.split(",")
+    compiled_broadcast = torch.compile(broadcast_attention)
+    shipped = fa.kernel_setting()
     layers = {}
     for name, n, heads, size in layer_shapes(args.batch):
         generator = torch.Generator(device="cuda").manual_seed(0)
@@ -145,18 +136,17 @@ def main(argv: list[str] | None = None) -> int:
         result = {"sequences": n, "heads": heads, "head_size": size,
                   "math": measure(math_core, q, k, v, grad_out, heads, scale, args.repeats),
                   "broadcast_compiled": measure(compiled_broadcast, q, k, v, grad_out, heads, scale, args.repeats)}
-        for tile, warps in configs:
-            fa.TILE_VALUES, fa.NUM_WARPS = tile, warps
-            result[f"fused_tile{tile}_warps{warps}"] = measure(fa.frame_attention, q, k, v, grad_out, heads, scale,
-                                                               args.repeats)
-        fa.TILE_VALUES, fa.NUM_WARPS = shipped
+        for setting in configs:
+            fa.use_kernel_setting(setting)
+            result[f"fused_{setting}"] = measure(fa.frame_attention, q, k, v, grad_out, heads, scale, args.repeats)
+        fa.use_kernel_setting(shipped)
         # what a bandwidth-bound kernel must move: forward reads q, k, v and writes out; backward reads
         # q, k, v, out, grad_out and writes three gradients (bf16)
         result["bytes_forward_backward"] = 12 * q.numel() * q.element_size()
         layers[name] = result
         print(name, json.dumps(result), flush=True)
     report = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "batch": args.batch,
-              "shipped_tile_values": shipped[0], "shipped_num_warps": shipped[1],
+              "shipped_kernel_setting": shipped,
               "command": "python bench/prior/frame_attention.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "layers": layers}
     report["fastest_fused_config"] = fastest_fused_config(layers)

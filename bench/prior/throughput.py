@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from dreammotion.models import frame_attention
 from dreammotion.prior import train
 
 # (name, overrides of train.py's defaults). Head size 4 is the first shipped prior's mistake.
@@ -97,13 +98,6 @@ def compile_cache_file(folder: Path | None, overrides: dict) -> Path | None:
     return folder / ("_".join(f"{k}-{v}" for k, v in sorted(overrides.items())) + ".bin")
 
 
-def frame_attention_setting() -> str:
-    """TILExWARPS of the fused temporal attention's kernels, as they run."""
-    from dreammotion.models import frame_attention
-
-    return f"{frame_attention.TILE_VALUES}x{frame_attention.NUM_WARPS}"
-
-
 def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_dir: Path | None = None) -> dict:
     torch._dynamo.reset()  # each variant compiles (or loads its cache) from scratch, as a training run would
     args = argparse.Namespace(**{**defaults(), **overrides, "device": "cuda",
@@ -139,7 +133,7 @@ def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_di
         "precision": args.precision,
         "cuda_graph": args.cuda_graph,
         "channels_last": args.channels_last,
-        **({"frame_attention": frame_attention_setting()} if args.temporal_attention == "fused" else {}),
+        **({"frame_attention": frame_attention.kernel_setting()} if args.temporal_attention == "fused" else {}),
         "warmup_seconds": round(warmup_seconds, 1),
         "compile_cache_loaded": trainer.compile_cache_loaded,
         "steps_per_s": round(steps / seconds, 3),
@@ -187,9 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         raise SystemExit("bench/prior/throughput.py needs a CUDA GPU")
     if args.frame_attention:
-        from dreammotion.models import frame_attention
-
-        frame_attention.TILE_VALUES, frame_attention.NUM_WARPS = (int(x) for x in args.frame_attention.split("x"))
+        frame_attention.use_kernel_setting(args.frame_attention)
     base = defaults()
     shipped = {k: base[k] for k in SETTINGS}
     if args.variants in ("all", "shipped"):

@@ -46,6 +46,20 @@ def _output(attn, out, residual):
     return out / attn.rescale_output_factor
 
 
+def broadcast_attention(query, key, value, heads: int, scale: float):
+    """softmax(q k^T x scale) v per head of (N, sequence, heads x size) tensors, as broadcast products
+    and sums (the core of ``FrameAttnProcessor``)."""
+    batch, frames, inner = query.shape
+    size = inner // heads
+    query = query.view(batch, frames, 1, heads, size)
+    key = key.view(batch, 1, key.shape[1], heads, size)
+    value = value.view(batch, 1, value.shape[1], heads, size)
+    # scores[n, i, j, h] = <q_i, k_j> * scale; softmax over j (in fp32, as AttnProcessor under autocast)
+    scores = (query * key).sum(-1) * scale
+    weights = scores.float().softmax(dim=2).to(value.dtype)
+    return (weights.unsqueeze(-1) * value).sum(2).reshape(batch, frames, inner)
+
+
 class FrameAttnProcessor:
     """Self- or cross-attention over short sequences as broadcast products and sums.
 
@@ -58,16 +72,7 @@ class FrameAttnProcessor:
                  *args, **kwargs):
         _refuse_unsupported("FrameAttnProcessor", attn, hidden_states, attention_mask)
         query, key, value = _projections(attn, hidden_states, encoder_hidden_states)
-        batch, frames, inner = query.shape
-        heads = attn.heads
-        size = inner // heads
-        query = query.view(batch, frames, 1, heads, size)
-        key = key.view(batch, 1, key.shape[1], heads, size)
-        value = value.view(batch, 1, value.shape[1], heads, size)
-        # scores[n, i, j, h] = <q_i, k_j> * scale; softmax over j (in fp32, as AttnProcessor under autocast)
-        scores = (query * key).sum(-1) * attn.scale
-        weights = scores.float().softmax(dim=2).to(value.dtype)
-        out = (weights.unsqueeze(-1) * value).sum(2).reshape(batch, frames, inner)
+        out = broadcast_attention(query, key, value, attn.heads, attn.scale)
         return _output(attn, out, hidden_states)
 
 
@@ -76,17 +81,18 @@ class FusedFrameAttnProcessor:
     (``dreammotion.models.frame_attention``): self-attention over frames (queries and keys of one
     length), power-of-two head size, CUDA tensors. Anything else is refused."""
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
-                 *args, **kwargs):
+    def __init__(self):
+        # imported here, not at module level: triton is needed only when this processor is used
         from dreammotion.models.frame_attention import frame_attention
 
+        self.attend = frame_attention
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
+                 *args, **kwargs):
         _refuse_unsupported("FusedFrameAttnProcessor", attn, hidden_states, attention_mask)
         query, key, value = _projections(attn, hidden_states, encoder_hidden_states)
-        if key.shape[1] != query.shape[1]:
-            raise ValueError(f"FusedFrameAttnProcessor needs keys as long as queries, got {key.shape[1]} vs "
-                             f"{query.shape[1]}")
-        out = frame_attention(query, key, value, attn.heads, attn.scale)
-        return _output(attn, out, hidden_states)
+        # frame_attention refuses keys of another length than the queries (cross-attention)
+        return _output(attn, self.attend(query, key, value, attn.heads, attn.scale), hidden_states)
 
 
 def set_temporal_attention(unet, kind: str) -> int:
@@ -108,4 +114,4 @@ def set_temporal_attention(unet, kind: str) -> int:
     return len(temporal)
 
 
-__all__ = ["FrameAttnProcessor", "FusedFrameAttnProcessor", "TEMPORAL_ATTENTION_KINDS", "is_temporal_attention", "set_temporal_attention"]
+__all__ = ["FrameAttnProcessor", "FusedFrameAttnProcessor", "broadcast_attention", "TEMPORAL_ATTENTION_KINDS", "is_temporal_attention", "set_temporal_attention"]

@@ -20,8 +20,6 @@ captured CUDA graph. It needs CUDA tensors; on the CPU it runs only under Triton
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
@@ -33,6 +31,20 @@ import triton.language as tl
 TILE_VALUES = 8192
 NUM_WARPS = 4
 MAX_FRAMES = 64
+
+
+def kernel_setting() -> str:
+    """The kernels' register tile and warps, as TILExWARPS (e.g. "8192x4")."""
+    return f"{TILE_VALUES}x{NUM_WARPS}"
+
+
+def use_kernel_setting(setting: str) -> None:
+    """Run the kernels with a TILExWARPS setting from now on (benchmarks compare settings this way)."""
+    global TILE_VALUES, NUM_WARPS
+    try:
+        TILE_VALUES, NUM_WARPS = (int(part) for part in setting.split("x"))
+    except ValueError:
+        raise ValueError(f"frame attention kernel setting {setting!r}: expected TILExWARPS, e.g. 8192x4") from None
 
 
 def block_rows(frames: int, head_size: int, tile: int | None = None) -> int:
@@ -114,7 +126,7 @@ def _frame_attention_backward(q_ptr, k_ptr, v_ptr, out_ptr, grad_out_ptr, lse_pt
 
 
 def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    return bool(triton.knobs.runtime.interpret)  # what triton.jit read when it built the kernels
 
 
 def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> tuple[int, int, int]:
@@ -206,4 +218,4 @@ def frame_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: in
     return frame_attention_forward(q, k, v, heads, scale)[0]
 
 
-__all__ = ["block_rows", "frame_attention", "frame_attention_backward", "frame_attention_forward"]
+__all__ = ["block_rows", "kernel_setting", "use_kernel_setting", "frame_attention", "frame_attention_backward", "frame_attention_forward"]
