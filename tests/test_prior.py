@@ -256,6 +256,23 @@ def test_inductor_options_set_their_switch_per_trainer_and_need_a_compile(tmp_pa
         train.PriorTrainer(parser.parse_args(base + [option, value]), torch.device("cpu"))
 
 
+def test_compiled_trainer_renders_its_batches_with_a_compiled_renderer_and_the_same_clips(tmp_path, monkeypatch):
+    """--compile also compiles the batch renderer (one fused kernel instead of a few dozen full-size
+    ones between two steps); the batches it draws are the eager renderer's, pixel for pixel."""
+    from dreammotion.synthetic.render import render_batch_torch
+
+    monkeypatch.setattr(train, "compile_unet", lambda unet, mode: 0)  # the renderer's compile, not the UNet's
+    parser = __import__("argparse").ArgumentParser()
+    train.add_arguments(parser)
+    base = ["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "4", "--device", "cpu"]
+    eager = train.PriorTrainer(parser.parse_args(base), torch.device("cpu"))
+    compiled = train.PriorTrainer(parser.parse_args(base + ["--compile", "blocks"]), torch.device("cpu"))
+    assert eager.render is render_batch_torch and compiled.render is not render_batch_torch
+    for _ in range(2):
+        (latents, ids), (latents_c, ids_c) = eager.batch(), compiled.batch()
+        assert torch.equal(latents, latents_c) and torch.equal(ids, ids_c)
+
+
 def test_timestep_range_limits_the_sampled_timesteps():
     """--timestep-range 999 999: a one-step second stage trains only for the step it runs."""
     from types import SimpleNamespace
@@ -279,6 +296,41 @@ def test_timestep_range_limits_the_sampled_timesteps():
     assert train.check_timestep_range(None, 1000) is None and train.check_timestep_range([999, 999], 1000) == (999, 999)
     with pytest.raises(ValueError, match="--timestep-range 5 1000"):
         train.check_timestep_range([5, 1000], 1000)
+
+
+def test_throughput_measure_runs_its_whole_path_on_a_tiny_model(monkeypatch):
+    """bench/prior/throughput.py's measurement, on a CPU with CUDA's timing calls stubbed: what a GPU
+    call would find broken (a key, the data-path timing, the renderer swap) is found here."""
+    import importlib.util
+    from pathlib import Path
+
+    from dreammotion.synthetic.render import render_batch_torch
+
+    path = Path(__file__).parents[1] / "bench" / "prior" / "throughput.py"
+    spec = importlib.util.spec_from_file_location("prior_throughput", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for name, value in (("synchronize", None), ("reset_peak_memory_stats", None), ("max_memory_allocated", 0),
+                        ("empty_cache", None)):
+        monkeypatch.setattr(torch.cuda, name, lambda *args, value=value: value)
+    monkeypatch.setattr(train, "compile_unet", lambda unet, mode: 0)  # the bench's path, not the UNet's compile
+    renderers = []  # the renderer each batch was drawn with
+    draw = train.PriorTrainer.batch
+
+    def recording_batch(trainer):
+        renderers.append(trainer.render)
+        return draw(trainer)
+
+    monkeypatch.setattr(train.PriorTrainer, "batch", recording_batch)
+    eager = bench.measure({"preset": "tiny", "batch": 2}, steps=1, device="cpu")
+    assert eager["clips_per_s"] > 0 and eager["data_ms_per_batch"] > 0
+    assert "data_ms_per_batch_eager_render" not in eager and set(renderers) == {render_batch_torch}
+    renderers.clear()
+    compiled = bench.measure({"preset": "tiny", "batch": 2, "compile": "blocks"}, steps=1, device="cpu")
+    assert compiled["data_ms_per_batch"] > 0 and compiled["data_ms_per_batch_eager_render"] > 0
+    # the compiled variant's steps and first data timing used the compiled renderer, the last the eager one
+    swap = renderers.index(render_batch_torch)
+    assert swap > 0 and render_batch_torch not in renderers[:swap] and set(renderers[swap:]) == {render_batch_torch}
 
 
 def test_every_throughput_variant_names_real_training_options():

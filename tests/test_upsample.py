@@ -373,7 +373,16 @@ def test_refiner_target_is_the_residual_of_the_degraded_clips_resize(tmp_path):
                               "--device", "cpu", "--caption-dropout", "0", "--condition-noise", "0",
                               "--condition-blur", "1", "--condition-colour-shift", "4"])
     trainer = RefinerTrainer(args, torch.device("cpu"))
+    rendered_sizes = []
+    render = trainer.render  # the trainer's renderer (compiled under --compile) draws both clips
+
+    def recording_render(params, size, frames):
+        rendered_sizes.append(size)
+        return render(params, size=size, frames=frames)
+
+    trainer.render = recording_render
     target, _, condition = trainer.batch()
+    assert rendered_sizes == [64, 32]
     rebuilt = condition + target / args.residual_scale
     trainer.rng = np.random.default_rng(args.seed)  # the same clips again, undegraded
     args.condition_blur = args.condition_colour_shift = args.residual_scale = 0.0

@@ -4,14 +4,16 @@
 
 Each variant builds the model with `dreammotion.prior.train.PriorTrainer` (the class the training loop
 uses), runs 3 warm-up steps, then times `--steps` steps with freshly rendered batches (the data path
-included) between two GPU synchronisations. "shipped" is the variant whose settings are
-`dreammotion.prior.train`'s defaults; its numbers are the top-level keys of the JSON.
+included) between two GPU synchronisations, then the same steps on one fixed batch, then the data path
+alone (``data_ms_per_batch``; compiled variants also with the eager renderer). "shipped" is the variant
+whose settings are `dreammotion.prior.train`'s defaults; its numbers are the top-level keys of the JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ import torch
 
 from dreammotion.models import frame_attention
 from dreammotion.prior import train
+from dreammotion.synthetic.render import render_batch_torch
 
 # (name, overrides of train.py's defaults). Head size 4 is the first shipped prior's mistake.
 VARIANTS: list[tuple[str, dict]] = [
@@ -98,11 +101,26 @@ def compile_cache_file(folder: Path | None, overrides: dict) -> Path | None:
     return folder / ("_".join(f"{k}-{v}" for k, v in sorted(overrides.items())) + ".bin")
 
 
-def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_dir: Path | None = None) -> dict:
+def data_ms(trainer, repeats: int = 5) -> float:
+    """Median wall time of drawing one batch alone, between two synchronisations: specs, captions and
+    token ids on the host, then the rendering on the GPU."""
+    times = []
+    for _ in range(repeats + 1):  # the first also compiles a compiled renderer for this batch, if needed
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        trainer.batch()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return round(1e3 * statistics.median(times[1:]), 1)
+
+
+def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_dir: Path | None = None,
+            device: str = "cuda") -> dict:
+    """One variant's numbers. `device` is CUDA but for the tests, which run this path on a CPU."""
     torch._dynamo.reset()  # each variant compiles (or loads its cache) from scratch, as a training run would
-    args = argparse.Namespace(**{**defaults(), **overrides, "device": "cuda",
+    args = argparse.Namespace(**{**defaults(), **overrides, "device": device,
                                  "compile_cache": compile_cache_file(compile_cache_dir, overrides)})
-    device = torch.device("cuda")
+    device = torch.device(device)
     torch.cuda.reset_peak_memory_stats(device)
     trainer = train.PriorTrainer(args, device)
     start = time.perf_counter()
@@ -123,6 +141,12 @@ def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_di
         trainer.step(latents, ids, lr=1e-4)
     torch.cuda.synchronize(device)
     fixed = time.perf_counter() - start
+    # The data path alone, with the trainer's renderer (compiled under --compile) and, for comparison
+    # at the same batch, the eager one.
+    data = {"data_ms_per_batch": data_ms(trainer)}
+    if trainer.render is not render_batch_torch:
+        trainer.render = render_batch_torch
+        data["data_ms_per_batch_eager_render"] = data_ms(trainer)
     result = {
         "batch": args.batch,
         "head_size": args.head_size or train.PRESETS[args.preset][3],
@@ -141,6 +165,7 @@ def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_di
         "clips_per_s_fixed_batch": round(steps * args.batch / fixed, 1),
         "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2),
         "parameters": trainer.n_params,
+        **data,
     }
     if profile:
         from torch.profiler import ProfilerActivity, profile as torch_profile

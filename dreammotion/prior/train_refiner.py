@@ -49,7 +49,7 @@ class RefinerTrainer(train.PriorTrainer):
         """(target latents, token ids, condition latents) of freshly rendered clips."""
         args = self.args
         high, low, captions = render_refiner_batch(self.rng, args.batch, args.size, self.device, args.caption_dropout,
-                                                   args.condition_shift, args.condition_size_jitter)
+                                                   args.condition_shift, args.condition_size_jitter, self.render)
         low = degrade_like_edits(low, args.condition_blur, args.condition_colour_shift)
         factor, scale = self.autoencoder.config.factor, self.autoencoder.config.scaling_factor
         resized = lanczos_upsample_torch(low, args.size, args.size) / 127.5 - 1.0  # (B, 3, F, H, W)
@@ -123,7 +123,7 @@ def _blur_rows(clips: torch.Tensor, kernel: torch.Tensor, radius: int) -> torch.
 
 
 def render_refiner_batch(rng: np.random.Generator, batch: int, size: int, device, drop_prob: float,
-                         shift_max: float = 0.0, size_jitter_max: float = 0.0):
+                         shift_max: float = 0.0, size_jitter_max: float = 0.0, render=render_batch_torch):
     """(high (B, 3, F, size, size), low (B, 3, F, 32, 32)) grey levels in [0, 255] rounded to 8 bits,
     of the same clips, and their captions ("" for the dropped ones).
 
@@ -132,7 +132,8 @@ def render_refiner_batch(rng: np.random.Generator, batch: int, size: int, device
     axis, per clip scaled by a factor in [1 - `size_jitter_max`, 1 + `size_jitter_max`] (the largest
     displacement drawn per clip, then uniform per frame). The 64x64 target keeps the true geometry, so
     where the condition's edge is wrong the loss asks for the truth's edge, and where that cannot be
-    known from the condition, for their mean: a blurred edge, not a sharp wrong one (bench/upsample/NOTES.md)."""
+    known from the condition, for their mean: a blurred edge, not a sharp wrong one (bench/upsample/NOTES.md).
+    `render` is ``render_batch_torch`` or a compiled copy of it (``PriorTrainer.render``)."""
     specs = [sample_spec(rng, train.FRAMES, held_out="exclude") for _ in range(batch)]
     captions = [caption(s) if rng.random() >= drop_prob else "" for s in specs]
     params = specs_to_tensors(specs, device=device)
@@ -147,7 +148,7 @@ def render_refiner_batch(rng: np.random.Generator, batch: int, size: int, device
                       "size": params["size"] * torch.tensor(scale, dtype=dtype).to(device)}
     clips = []
     for side, clip_params in ((size, params), (LOW_SIZE, low_params)):
-        frames, _ = render_batch_torch(clip_params, size=side, frames=train.FRAMES)  # (B, F, H, W, 3)
+        frames, _ = render(clip_params, size=side, frames=train.FRAMES)  # (B, F, H, W, 3)
         clips.append(frames.permute(0, 4, 1, 2, 3).round())
     return clips[0], clips[1], captions
 
