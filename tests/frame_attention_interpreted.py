@@ -12,7 +12,8 @@ import os
 import pytest
 import torch
 
-from dreammotion.models.attention import FusedFrameAttnProcessor, is_temporal_attention, set_temporal_attention
+from dreammotion.models.attention import (FusedFrameAttnProcessor, is_spatial_self_attention, is_temporal_attention,
+                                          set_spatial_self_attention, set_temporal_attention)
 from dreammotion.models.frame_attention import (block_rows, frame_attention, frame_attention_backward,
                                                 frame_attention_forward)
 from dreammotion.prior import train
@@ -36,8 +37,10 @@ def inputs(n, frames, heads, size, dtype=torch.float32, seed=0):
 
 
 # 8 frames as the prior has; a frame count that is not a power of two (padded inside the kernel);
-# one frame; row counts that do not fill the last program's block (block_rows(8, 32) = 32)
-@pytest.mark.parametrize("n,frames,heads,size", [(5, 8, 2, 32), (3, 5, 3, 16), (7, 1, 1, 8), (33, 8, 8, 32)])
+# one frame; row counts that do not fill the last program's block (block_rows(8, 32) = 32); the
+# spatial self-attention's 64 and 16 positions at the prior's 8x8 and 4x4 levels
+@pytest.mark.parametrize("n,frames,heads,size", [(5, 8, 2, 32), (3, 5, 3, 16), (7, 1, 1, 8), (33, 8, 8, 32),
+                                                 (6, 64, 3, 32), (9, 16, 4, 32)])
 def test_forward_and_backward_equal_the_matmul_reference(n, frames, heads, size):
     q, k, v, grad_out = inputs(n, frames, heads, size)
     scale = size ** -0.5
@@ -114,15 +117,20 @@ def full_fp32():
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def test_fused_processor_in_a_unet_computes_what_sdpa_computes(full_fp32):
-    """The tiny prior UNet with every temporal attention fused: output and input gradient equal
-    those of diffusers' default processors."""
+@pytest.mark.parametrize("spatial_levels", [(), (1, 2)])
+def test_fused_processor_in_a_unet_computes_what_sdpa_computes(full_fp32, spatial_levels):
+    """The tiny prior UNet with every temporal attention fused, and with the spatial self-attention
+    of its 8x8 and 4x4 levels too (64 and 16 positions): output and input gradient equal those of
+    diffusers' default processors."""
     outputs = []
     for kind in ("sdpa", "fused"):
         unet, *_ = train.build_model(32, preset="tiny", seed=0)
         if kind == "fused":
             assert set_temporal_attention(unet, "fused") > 0
-            assert all(isinstance(p, FusedFrameAttnProcessor) == is_temporal_attention(name)
+            if spatial_levels:
+                assert set_spatial_self_attention(unet, "fused", spatial_levels) > 0
+            assert all(isinstance(p, FusedFrameAttnProcessor) == (is_temporal_attention(name) or (
+                       bool(spatial_levels) and is_spatial_self_attention(name)))
                        for name, p in unet.attn_processors.items())
         unet = unet.to(DEVICE).eval()
         generator = torch.Generator().manual_seed(1)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dreammotion.models.attention import FrameAttnProcessor, is_temporal_attention, set_temporal_attention
+from dreammotion.models.attention import (FrameAttnProcessor, is_spatial_self_attention, is_temporal_attention,
+                                          set_temporal_attention, unet_level)
 from dreammotion.prior import train
 from conftest import prior_trainer_args
 
@@ -28,6 +29,19 @@ def test_temporal_attention_names():
     assert is_temporal_attention("transformer_in.transformer_blocks.0.attn1")
     assert is_temporal_attention("down_blocks.1.temp_attentions.0.transformer_blocks.0.attn2.processor")
     assert not is_temporal_attention("down_blocks.1.attentions.0.transformer_blocks.0.attn1")
+
+
+def test_spatial_self_attention_names_and_levels():
+    assert is_spatial_self_attention("down_blocks.1.attentions.0.transformer_blocks.0.attn1.processor")
+    assert not is_spatial_self_attention("down_blocks.1.attentions.0.transformer_blocks.0.attn2.processor")
+    assert not is_spatial_self_attention("down_blocks.1.temp_attentions.0.transformer_blocks.0.attn1.processor")
+    assert not is_spatial_self_attention("transformer_in.transformer_blocks.0.attn1.processor")
+    levels = {name: unet_level(name, 3) for name in ("down_blocks.0.resnets.0", "down_blocks.2.attentions.1",
+                                                     "mid_block.attentions.0", "up_blocks.0.attentions.2",
+                                                     "up_blocks.2.resnets.0", "transformer_in", "conv_in")}
+    assert levels == {"down_blocks.0.resnets.0": 0, "down_blocks.2.attentions.1": 2, "mid_block.attentions.0": 2,
+                      "up_blocks.0.attentions.2": 2, "up_blocks.2.resnets.0": 0, "transformer_in": None,
+                      "conv_in": None}
 
 
 @pytest.mark.parametrize("kind", ["math", "broadcast"])
@@ -71,7 +85,7 @@ def test_frame_attention_refuses_what_it_does_not_compute():
         attn(x, attention_mask=torch.zeros(3, 8, 8))
     with pytest.raises(ValueError, match=r"\(batch, sequence, channels\)"):
         attn.processor(attn, torch.randn(3, 16, 2, 4))
-    with pytest.raises(ValueError, match="unknown temporal attention 'flash'"):
+    with pytest.raises(ValueError, match="unknown attention kind 'flash'"):
         set_temporal_attention(tiny_unet(), "flash")
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import REPO, load_bench_script, prior_trainer_args
-from dreammotion.models.attention import FusedFrameAttnProcessor, set_temporal_attention
+from dreammotion.models.attention import FusedFrameAttnProcessor, set_spatial_self_attention, set_temporal_attention
 from dreammotion.models.frame_attention import frame_attention
 from dreammotion.prior import train
 
@@ -61,8 +61,50 @@ def test_fused_kind_sets_the_processor_and_training_refuses_it_off_cuda(tmp_path
     assert isinstance(unet.attn_processors["transformer_in.transformer_blocks.0.attn1.processor"],
                       FusedFrameAttnProcessor)
     args = prior_trainer_args(tmp_path, "--device", "cpu", "--temporal-attention", "fused")
-    with pytest.raises(ValueError, match="--temporal-attention fused is a Triton kernel for CUDA"):
+    with pytest.raises(ValueError, match="--temporal-attention fused runs a Triton kernel for CUDA"):
         train.PriorTrainer(args, torch.device("cpu"))
+    args = prior_trainer_args(tmp_path, "--device", "cpu", "--fused-spatial-levels", "2")
+    with pytest.raises(ValueError, match="--fused-spatial-levels runs a Triton kernel for CUDA"):
+        train.PriorTrainer(args, torch.device("cpu"))
+
+
+def test_fused_spatial_levels_set_only_those_levels_self_attention(tmp_path):
+    """--fused-spatial-levels 2: the self-attention (attn1) of the 4x4 level's spatial transformers
+    (down block 2, the mid block, up block 0) gets the fused kernel; the 8x8 level, the
+    cross-attention and the temporal attention keep theirs. A level without one is refused."""
+    unet, *_ = train.build_model(32, preset="tiny", seed=0)
+    # the tiny preset: one layer per down block, two per up block, one in the mid block
+    assert set_spatial_self_attention(unet, "fused", (2,)) == 1 + 1 + 2
+    fused = sorted(name.split(".attentions")[0] for name, processor in unet.attn_processors.items()
+                   if isinstance(processor, FusedFrameAttnProcessor))
+    assert set(fused) == {"down_blocks.2", "mid_block", "up_blocks.0"}
+    assert all(".attn1." in name for name, processor in unet.attn_processors.items()
+               if isinstance(processor, FusedFrameAttnProcessor))
+    assert set_spatial_self_attention(unet, "fused", (1, 2)) == 4 + 1 + 2
+    with pytest.raises(ValueError, match=r"level\(s\) \[0\] have no spatial self-attention; levels with one: \[1, 2\]"):
+        set_spatial_self_attention(unet, "fused", (0, 1))
+    parser = __import__("argparse").ArgumentParser()
+    train.add_arguments(parser)
+    assert parser.parse_args(["--out", "m", "--fused-spatial-levels", "1,2"]).fused_spatial_levels == (1, 2)
+    assert parser.parse_args(["--out", "m"]).fused_spatial_levels == ()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--out", "m", "--fused-spatial-levels", "low"])
+
+
+def test_benchmark_cores_compute_attention_at_the_spatial_layers_shapes():
+    """bench/prior/frame_attention.py's eager cores (math and, for the spatial layers, sdpa) equal its
+    fp32 reference, at every layer's sequence length: the ms they time are of the right arithmetic."""
+    bench = load_bench_script("prior/frame_attention.py", "bench_frame_attention")
+    shapes = bench.layer_shapes(batch=2)
+    assert [(name, length, heads) for name, _, length, heads, _ in shapes] == [
+        ("transformer_in", 8, 8), ("temporal level 1", 8, 3), ("temporal level 2", 8, 4),
+        ("spatial level 1", 64, 3), ("spatial level 2", 16, 4)]
+    generator = torch.Generator().manual_seed(0)
+    for _, _, length, heads, size in shapes:
+        q, k, v = (torch.randn(3, length, heads * size, generator=generator) for _ in range(3))
+        expected = bench.reference(q, k, v, heads, size ** -0.5)
+        for core in (bench.math_core, bench.sdpa_core):
+            torch.testing.assert_close(core(q, k, v, heads, size ** -0.5), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_benchmark_picks_the_fastest_setting_at_the_largest_layer():

@@ -301,15 +301,10 @@ def test_timestep_range_limits_the_sampled_timesteps():
 def test_throughput_measure_runs_its_whole_path_on_a_tiny_model(monkeypatch):
     """bench/prior/throughput.py's measurement, on a CPU with CUDA's timing calls stubbed: what a GPU
     call would find broken (a key, the data-path timing, the renderer swap) is found here."""
-    import importlib.util
-    from pathlib import Path
-
+    from conftest import load_bench_script
     from dreammotion.synthetic.render import render_batch_torch
 
-    path = Path(__file__).parents[1] / "bench" / "prior" / "throughput.py"
-    spec = importlib.util.spec_from_file_location("prior_throughput", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench_script("prior/throughput.py", "prior_throughput")
     for name, value in (("synchronize", None), ("reset_peak_memory_stats", None), ("max_memory_allocated", 0),
                         ("empty_cache", None)):
         monkeypatch.setattr(torch.cuda, name, lambda *args, value=value: value)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dreammotion.models.attention import is_temporal_attention
+from dreammotion.models.attention import is_spatial_self_attention, is_temporal_attention
 from dreammotion.prior import train
 from conftest import prior_trainer_args
 
@@ -75,15 +75,17 @@ def assert_same_loss_on_same_noise(eager, other, latents, ids):
 
 @pytest.mark.cuda
 @needs_cuda
-@pytest.mark.parametrize("compile_mode", ["none", "full"])
-def test_fused_temporal_attention_step_matches_the_math_step(tmp_path, compile_mode):
-    """The Triton temporal attention inside the captured (and compiled) training step gives the loss
-    of the math processor's eager step on the same weights, batch and noise, and the same gradients
-    of the temporal attentions' weights (the loss alone barely depends on the attention: replacing
-    it by uniform weights moves a tiny prior's loss by 0.05%)."""
+@pytest.mark.parametrize("compile_mode, spatial_levels", [("none", ""), ("full", ""), ("none", "1,2")])
+def test_fused_temporal_attention_step_matches_the_math_step(tmp_path, compile_mode, spatial_levels):
+    """The Triton temporal attention (and with --fused-spatial-levels the spatial self-attention)
+    inside the captured (and compiled) training step gives the loss of the math processor's eager
+    step on the same weights, batch and noise, and the same gradients of the fused attentions'
+    weights (the loss alone barely depends on the attention: replacing it by uniform weights moves a
+    tiny prior's loss by 0.05%)."""
     math = train.PriorTrainer(trainer_args(tmp_path, "--ema", "0"), torch.device("cuda"))
     fused = train.PriorTrainer(trainer_args(tmp_path, "--ema", "0", "--cuda-graph", "--temporal-attention", "fused",
-                                            "--compile", compile_mode), torch.device("cuda"))
+                                            "--compile", compile_mode, "--fused-spatial-levels", spatial_levels),
+                               torch.device("cuda"))
     fused.unet.load_state_dict(math.unet.state_dict())
     fused.text_encoder.load_state_dict(math.text_encoder.state_dict())
     latents, ids = math.batch()
@@ -93,9 +95,11 @@ def test_fused_temporal_attention_step_matches_the_math_step(tmp_path, compile_m
         torch.manual_seed(7)
         losses.append(trainer.step(latents, ids, lr=0.0)[1])  # .grad keeps this step's (clipped) gradients
     torch.testing.assert_close(losses[1], losses[0], rtol=2e-2, atol=1e-4)
+    fused_names = lambda name: is_temporal_attention(name) or (spatial_levels and is_spatial_self_attention(name))  # noqa: E731
     grads = [{name: p.grad.float() for name, p in t.unet.named_parameters()
-              if is_temporal_attention(name) and ".to_" in name} for t in (math, fused)]
+              if fused_names(name) and ".to_" in name} for t in (math, fused)]
     assert grads[0].keys() == grads[1].keys() and any(".to_q." in name for name in grads[0])
+    assert not spatial_levels or any(is_spatial_self_attention(name) for name in grads[0])
     for name, expected in grads[0].items():
         error = (grads[1][name] - expected).norm() / expected.norm()
         assert error < 0.05, (name, error.item())

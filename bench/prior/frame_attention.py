@@ -1,4 +1,4 @@
-"""The temporal attention alone: forward + backward of each kind at the embedded prior's shapes.
+"""The short attentions alone: forward + backward of each kind at the embedded prior's shapes.
 
     python bench/prior/frame_attention.py --out bench/prior/frame_attention.json [--batch 1024]
 
@@ -12,6 +12,10 @@ attention core (projections excluded) on bf16 (N, 8, C) inputs, timed as forward
   entry TILExWARPS (values per (rows, frames, head size) register tile, and warps per program;
   keys ``fused_TILExWARPS``; the shipped setting is ``kernel_setting()``).
 
+And the spatial self-attention of levels 1 and 2 (B x 8 sequences of 64 and 16 positions), where
+``math`` and ``fused`` are set against ``sdpa`` (flash attention, as diffusers' default processor
+runs it in training), for ``train.py --fused-spatial-levels``.
+
 Also the largest error of each against an fp32 matmul reference. Times are CUDA-event medians.
 """
 
@@ -24,6 +28,7 @@ import sys
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from dreammotion.models import frame_attention as fa
 from dreammotion.models.attention import broadcast_attention
@@ -32,13 +37,17 @@ from dreammotion.prior import train
 FRAMES = train.FRAMES
 
 
-def layer_shapes(batch: int) -> list[tuple[str, int, int, int]]:
-    """(name, sequences, heads, head size) of the base prior's temporal attentions."""
+def layer_shapes(batch: int) -> list[tuple[str, int, int, int, int]]:
+    """(name, sequences, sequence length, heads, head size) of the base prior's temporal attentions,
+    then of its spatial self-attentions."""
     side, channels, head = train.LATENT_SIZE, train.PRESETS["base"][0], train.PRESETS["base"][3]
-    shapes = [("transformer_in", batch * side * side, 8, head)]
+    shapes = [("transformer_in", batch * side * side, FRAMES, 8, head)]
     for level, width in enumerate(channels[1:], start=1):
         positions = (side // 2 ** level) ** 2
-        shapes.append((f"temporal level {level}", batch * positions, width // head, head))
+        shapes.append((f"temporal level {level}", batch * positions, FRAMES, width // head, head))
+    for level, width in enumerate(channels[1:], start=1):
+        positions = (side // 2 ** level) ** 2
+        shapes.append((f"spatial level {level}", batch * FRAMES, positions, width // head, head))
     return shapes
 
 
@@ -58,6 +67,12 @@ def math_core(q, k, v, heads, scale):
     scores = torch.baddbmm(torch.empty(q.shape[0], q.shape[1], k.shape[1], dtype=q.dtype, device=q.device),
                            q, k.transpose(-1, -2), beta=0, alpha=scale)
     return merge(torch.bmm(scores.float().softmax(-1).to(v.dtype), v), n, heads)
+
+
+def sdpa_core(q, k, v, heads, scale):
+    n = q.shape[0]
+    q, k, v = (split(t, heads).view(n, heads, t.shape[1], -1) for t in (q, k, v))
+    return merge(F.scaled_dot_product_attention(q, k, v, scale=scale).flatten(0, 1), n, heads)
 
 
 def reference(q, k, v, heads, scale):
@@ -108,7 +123,8 @@ def measure(core, q, k, v, grad_out, heads, scale, repeats):
 def fastest_fused_config(layers: dict) -> str:
     """The fused setting with the fastest forward + backward at the largest layer, as TILExWARPS
     (throughput.py's --frame-attention)."""
-    largest = max(layers.values(), key=lambda layer: layer["sequences"] * layer["heads"])
+    largest = max((layer for name, layer in layers.items() if not name.startswith("spatial")),
+                  key=lambda layer: layer["sequences"] * layer["heads"])
     fastest = min((key for key in largest if key.startswith("fused_")),
                   key=lambda key: largest[key]["forward_backward_ms"])
     return fastest.removeprefix("fused_")
@@ -128,14 +144,17 @@ def main(argv: list[str] | None = None) -> int:
     compiled_broadcast = torch.compile(broadcast_attention)
     shipped = fa.kernel_setting()
     layers = {}
-    for name, n, heads, size in layer_shapes(args.batch):
+    torch.backends.cuda.enable_cudnn_sdp(False)  # as training sets it: sdpa is flash attention
+    for name, n, length, heads, size in layer_shapes(args.batch):
         generator = torch.Generator(device="cuda").manual_seed(0)
-        q, k, v, grad_out = (torch.randn(n, FRAMES, heads * size, device="cuda", generator=generator,
+        q, k, v, grad_out = (torch.randn(n, length, heads * size, device="cuda", generator=generator,
                                          dtype=torch.bfloat16) for _ in range(4))
         scale = size ** -0.5
-        result = {"sequences": n, "heads": heads, "head_size": size,
+        # the broadcast form materialises (N, L, L, heads, size) products: for 8 frames, not 64 positions
+        other = ("sdpa", sdpa_core) if name.startswith("spatial") else ("broadcast_compiled", compiled_broadcast)
+        result = {"sequences": n, "length": length, "heads": heads, "head_size": size,
                   "math": measure(math_core, q, k, v, grad_out, heads, scale, args.repeats),
-                  "broadcast_compiled": measure(compiled_broadcast, q, k, v, grad_out, heads, scale, args.repeats)}
+                  other[0]: measure(other[1], q, k, v, grad_out, heads, scale, args.repeats)}
         for setting in configs:
             fa.use_kernel_setting(setting)
             result[f"fused_{setting}"] = measure(fa.frame_attention, q, k, v, grad_out, heads, scale, args.repeats)

@@ -82,10 +82,20 @@ VARIANTS: list[tuple[str, dict]] = [
                                         "temporal_attention": "fused"}),
     ("compile_full_graph_fused_cdt_b1024", {"compile": "full", "cuda_graph": True, "batch": 1024,
                                             "temporal_attention": "fused", "kernel_tuning": "coordinate-descent"}),
+    # ... and the spatial self-attention of the 4x4 level (16 positions), or of the 8x8 and 4x4 levels,
+    # by the same kernel instead of flash attention (run 15: flash ~9% of the step's kernel time).
+    ("compile_full_graph_fused_spatial2_b512", {"compile": "full", "cuda_graph": True, "batch": 512,
+                                               "temporal_attention": "fused", "fused_spatial_levels": (2,)}),
+    ("compile_full_graph_fused_spatial12_b512", {"compile": "full", "cuda_graph": True, "batch": 512,
+                                                "temporal_attention": "fused", "fused_spatial_levels": (1, 2)}),
+    ("compile_full_graph_fused_spatial2_b1024", {"compile": "full", "cuda_graph": True, "batch": 1024,
+                                                "temporal_attention": "fused", "fused_spatial_levels": (2,)}),
+    ("compile_full_graph_fused_spatial12_b1024", {"compile": "full", "cuda_graph": True, "batch": 1024,
+                                                 "temporal_attention": "fused", "fused_spatial_levels": (1, 2)}),
 ]
 
-SETTINGS = ("batch", "head_size", "temporal_attention", "compile", "layout_optimization", "kernel_tuning", "precision",
-            "cuda_graph", "channels_last")
+SETTINGS = ("batch", "head_size", "temporal_attention", "fused_spatial_levels", "compile", "layout_optimization",
+            "kernel_tuning", "precision", "cuda_graph", "channels_last")
 
 
 def defaults() -> dict:
@@ -98,7 +108,10 @@ def compile_cache_file(folder: Path | None, overrides: dict) -> Path | None:
     """One cache file per compiled configuration (variants with the same settings share it)."""
     if folder is None or overrides.get("compile", "none") == "none":
         return None
-    return folder / ("_".join(f"{k}-{v}" for k, v in sorted(overrides.items())) + ".bin")
+    def text(value) -> str:  # (1, 2) -> "1+2": no spaces or brackets in a file name
+        return "+".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+    return folder / ("_".join(f"{k}-{text(v)}" for k, v in sorted(overrides.items())) + ".bin")
 
 
 def data_ms(trainer, repeats: int = 5) -> float:
@@ -151,6 +164,7 @@ def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_di
         "batch": args.batch,
         "head_size": args.head_size or train.PRESETS[args.preset][3],
         "temporal_attention": args.temporal_attention,
+        "fused_spatial_levels": list(args.fused_spatial_levels),
         "compile": args.compile,
         "layout_optimization": args.layout_optimization,
         "kernel_tuning": args.kernel_tuning,

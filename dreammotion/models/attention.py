@@ -9,6 +9,11 @@ of 8x8 matrices that tensor cores run at a fraction of their rate (bench/prior/N
 ``torch.compile`` fuses into a few elementwise/reduction kernels, backward included.
 ``FusedFrameAttnProcessor`` calls one Triton kernel each way instead
 (``dreammotion.models.frame_attention``; CUDA only).
+
+The same kernel fits any short self-attention: the spatial self-attention of the UNet's lower
+levels runs over B x F sequences of only H x W positions (64 and 16 at the prior's 8x8 and 4x4
+levels), where flash attention again pads each sequence to a much longer tile
+(``set_spatial_self_attention``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,27 @@ def is_temporal_attention(name: str) -> bool:
     """Whether the module (or processor) `name` of a UNet3D attends over frames."""
     parts = name.split(".")
     return "temp_attentions" in parts or parts[0] == "transformer_in"
+
+
+def is_spatial_self_attention(name: str) -> bool:
+    """Whether the module (or processor) `name` of a UNet3D is a spatial self-attention (the attn1 of
+    a Transformer2DModel: each frame's positions attend to each other)."""
+    parts = name.split(".")
+    return "attentions" in parts and "attn1" in parts
+
+
+def unet_level(name: str, levels: int) -> int | None:
+    """The resolution level (0: full resolution) of a module or processor `name` of a UNet with
+    `levels` down blocks: down_blocks.i is level i, up_blocks.j level levels - 1 - j, the mid block
+    the lowest level; None for modules outside the blocks (conv_in, transformer_in, ...)."""
+    parts = name.split(".")
+    if parts[0] == "down_blocks":
+        return int(parts[1])
+    if parts[0] == "up_blocks":
+        return levels - 1 - int(parts[1])
+    if parts[0] == "mid_block":
+        return levels - 1
+    return None
 
 
 def _refuse_unsupported(name: str, attn, hidden_states, attention_mask) -> None:
@@ -78,8 +104,9 @@ class FrameAttnProcessor:
 
 class FusedFrameAttnProcessor:
     """The same attention as ``FrameAttnProcessor``, as one Triton kernel forward and one backward
-    (``dreammotion.models.frame_attention``): self-attention over frames (queries and keys of one
-    length), power-of-two head size, CUDA tensors. Anything else is refused."""
+    (``dreammotion.models.frame_attention``): self-attention over short sequences (frames, or the
+    positions of a low UNet level; queries and keys of one length, up to 64), power-of-two head size,
+    CUDA tensors. Anything else is refused."""
 
     def __init__(self):
         # imported here, not at module level: triton is needed only when this processor is used
@@ -95,23 +122,46 @@ class FusedFrameAttnProcessor:
         return _output(attn, self.attend(query, key, value, attn.heads, attn.scale), hidden_states)
 
 
-def set_temporal_attention(unet, kind: str) -> int:
-    """Give every temporal attention of `unet` the processor `kind`: "sdpa" (diffusers' default,
-    ``AttnProcessor2_0``), "math" (``AttnProcessor``: baddbmm + softmax + bmm), "broadcast"
-    (``FrameAttnProcessor``) or "fused" (``FusedFrameAttnProcessor``, CUDA only). Returns how many
-    processors were set."""
+def _set_processors(unet, kind: str, chosen: list[str]) -> None:
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
     makers = {"sdpa": AttnProcessor2_0, "math": AttnProcessor, "broadcast": FrameAttnProcessor,
               "fused": FusedFrameAttnProcessor}
     if kind not in makers:
-        raise ValueError(f"unknown temporal attention {kind!r}: {', '.join(TEMPORAL_ATTENTION_KINDS)}")
+        raise ValueError(f"unknown attention kind {kind!r}: {', '.join(TEMPORAL_ATTENTION_KINDS)}")
     processors = dict(unet.attn_processors)
-    temporal = [name for name in processors if is_temporal_attention(name)]
-    for name in temporal:
+    for name in chosen:
         processors[name] = makers[kind]()
     unet.set_attn_processor(processors)
+
+
+def set_temporal_attention(unet, kind: str) -> int:
+    """Give every temporal attention of `unet` the processor `kind`: "sdpa" (diffusers' default,
+    ``AttnProcessor2_0``), "math" (``AttnProcessor``: baddbmm + softmax + bmm), "broadcast"
+    (``FrameAttnProcessor``) or "fused" (``FusedFrameAttnProcessor``, CUDA only). Returns how many
+    processors were set."""
+    temporal = [name for name in unet.attn_processors if is_temporal_attention(name)]
+    _set_processors(unet, kind, temporal)
     return len(temporal)
 
 
-__all__ = ["FrameAttnProcessor", "FusedFrameAttnProcessor", "broadcast_attention", "TEMPORAL_ATTENTION_KINDS", "is_temporal_attention", "set_temporal_attention"]
+def set_spatial_self_attention(unet, kind: str, levels) -> int:
+    """Give the spatial self-attention at each of `levels` (0: full resolution, see ``unet_level``)
+    the processor `kind` (as ``set_temporal_attention``'s); the cross-attention (attn2, queries and
+    text keys of different lengths) keeps its own. A level without spatial self-attention is refused.
+    Returns how many processors were set."""
+    count = len(unet.config.block_out_channels)
+    by_level = {level: [name for name in unet.attn_processors
+                        if is_spatial_self_attention(name) and unet_level(name, count) == level] for level in levels}
+    empty = sorted(level for level, names in by_level.items() if not names)
+    if empty:
+        having = sorted({unet_level(name, count) for name in unet.attn_processors if is_spatial_self_attention(name)})
+        raise ValueError(f"UNet level(s) {empty} have no spatial self-attention; levels with one: {having}")
+    chosen = [name for names in by_level.values() for name in names]
+    _set_processors(unet, kind, chosen)
+    return len(chosen)
+
+
+__all__ = ["FrameAttnProcessor", "FusedFrameAttnProcessor", "broadcast_attention", "TEMPORAL_ATTENTION_KINDS",
+           "is_spatial_self_attention", "is_temporal_attention", "set_spatial_self_attention", "set_temporal_attention",
+           "unet_level"]

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from dreammotion.model_files import read_training_record
-from dreammotion.models.attention import TEMPORAL_ATTENTION_KINDS, set_temporal_attention
+from dreammotion.models.attention import TEMPORAL_ATTENTION_KINDS, set_spatial_self_attention, set_temporal_attention
 from dreammotion.models.compile import raise_dynamo_cache_limits
 from dreammotion.synthetic.captions import MAX_TOKENS, caption, vocabulary
 from dreammotion.synthetic.render import render_batch_torch, sample_spec, specs_to_tensors
@@ -359,6 +359,14 @@ class EMA:
             p.copy_(w)
 
 
+def levels_list(text: str) -> tuple[int, ...]:
+    """--fused-spatial-levels "1,2" -> (1, 2)."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated UNet levels such as 1,2; got {text!r}") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="model folder to write (diffusers layout)")
     parser.add_argument("--size", type=int, default=32, help="clip side in pixels: 32 (base) or 64 (second stage)")
@@ -379,6 +387,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="processor of the 8-frame temporal attention: math (baddbmm/bmm), sdpa, broadcast "
                              "(products and sums that --compile fuses) or fused (one Triton kernel each way, CUDA "
                              "only; dreammotion.models.attention, bench/prior/NOTES.md)")
+    parser.add_argument("--fused-spatial-levels", type=levels_list, default=(), metavar="LEVELS",
+                        help="comma-separated UNet levels (0: full resolution; the base prior's 1 and 2 are 8x8 and "
+                             "4x4) whose spatial self-attention runs the fused Triton kernel instead of flash "
+                             "attention, which pads each 64- or 16-position sequence to a longer tile (CUDA only; "
+                             "bench/prior/NOTES.md)")
     parser.add_argument("--compile", default="none", choices=("none", "blocks", "full"),
                         help="torch.compile the UNet: each resnet/attention/temporal block, or the whole model "
                              "(fuses GroupNorm, SiLU and autocast's casts; bench/prior/NOTES.md); either also "
@@ -439,9 +452,11 @@ class PriorTrainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest conv algorithms
-        if args.temporal_attention == "fused" and device.type != "cuda":
-            raise ValueError(f"--temporal-attention fused is a Triton kernel for CUDA devices; the device is {device} "
-                             "(use math or broadcast)")
+        fused_spatial_levels = getattr(args, "fused_spatial_levels", ())
+        if device.type != "cuda" and (args.temporal_attention == "fused" or fused_spatial_levels):
+            option = "--temporal-attention fused" if args.temporal_attention == "fused" else "--fused-spatial-levels"
+            raise ValueError(f"{option} runs a Triton kernel for CUDA devices; the device is {device} "
+                             "(use math or broadcast temporal attention, and no fused spatial levels)")
         self.args, self.device = args, device
         self.unet, self.text_encoder, self.tokenizer, self.scheduler, self.autoencoder = build_model(
             args.size, args.preset, args.seed, args.head_size, args.prediction_type, self.conditioned
@@ -449,6 +464,8 @@ class PriorTrainer:
         self.previous = load_weights(args.init_from, self.unet, self.text_encoder) if args.init_from else {}
         if args.temporal_attention != "sdpa":  # sdpa: diffusers' default processors
             set_temporal_attention(self.unet, args.temporal_attention)
+        if fused_spatial_levels:
+            set_spatial_self_attention(self.unet, "fused", fused_spatial_levels)
         self.unet.to(device).train()
         # --precision bf16: the UNet computes in bf16 end to end (autocast keeps GroupNorm and every
         # elementwise chain in fp32 and casts around each matmul); AdamW and the EMA work on fp32
