@@ -73,14 +73,14 @@ def test_fused_spatial_levels_set_only_those_levels_self_attention(tmp_path):
     (down block 2, the mid block, up block 0) gets the fused kernel; the 8x8 level, the
     cross-attention and the temporal attention keep theirs. A level without one is refused."""
     unet, *_ = train.build_model(32, preset="tiny", seed=0)
-    # the tiny preset: one layer per down block, two per up block, one in the mid block
-    assert set_spatial_self_attention(unet, "fused", (2,)) == 1 + 1 + 2
-    fused = sorted(name.split(".attentions")[0] for name, processor in unet.attn_processors.items()
-                   if isinstance(processor, FusedFrameAttnProcessor))
-    assert set(fused) == {"down_blocks.2", "mid_block", "up_blocks.0"}
+    # the tiny preset: one transformer per down block, two per up block, one in the mid block
+    assert set_spatial_self_attention(unet, "fused", (2,)) == 1 + 1 + 2  # down block 2, mid block, up block 0
+    fused = {name.split(".attentions")[0] for name, processor in unet.attn_processors.items()
+             if isinstance(processor, FusedFrameAttnProcessor)}
+    assert fused == {"down_blocks.2", "mid_block", "up_blocks.0"}
     assert all(".attn1." in name for name, processor in unet.attn_processors.items()
                if isinstance(processor, FusedFrameAttnProcessor))
-    assert set_spatial_self_attention(unet, "fused", (1, 2)) == 4 + 1 + 2
+    assert set_spatial_self_attention(unet, "fused", (1, 2)) == 4 + (1 + 2)  # and down block 1, up block 1
     with pytest.raises(ValueError, match=r"level\(s\) \[0\] have no spatial self-attention; levels with one: \[1, 2\]"):
         set_spatial_self_attention(unet, "fused", (0, 1))
     parser = __import__("argparse").ArgumentParser()
@@ -98,7 +98,7 @@ def test_benchmark_cores_compute_attention_at_the_spatial_layers_shapes():
     shapes = bench.layer_shapes(batch=2)
     assert [(name, length, heads) for name, _, length, heads, _ in shapes] == [
         ("transformer_in", 8, 8), ("temporal level 1", 8, 3), ("temporal level 2", 8, 4),
-        ("spatial level 1", 64, 3), ("spatial level 2", 16, 4)]
+        ("spatial level 2", 16, 4), ("spatial level 1", 64, 3)]
     generator = torch.Generator().manual_seed(0)
     for _, _, length, heads, size in shapes:
         q, k, v = (torch.randn(3, length, heads * size, generator=generator) for _ in range(3))
@@ -107,13 +107,16 @@ def test_benchmark_cores_compute_attention_at_the_spatial_layers_shapes():
             torch.testing.assert_close(core(q, k, v, heads, size ** -0.5), expected, rtol=1e-4, atol=1e-5)
 
 
-def test_benchmark_picks_the_fastest_setting_at_the_largest_layer():
+def test_benchmark_picks_the_fastest_setting_at_the_largest_temporal_layer():
     bench = load_bench_script("prior/frame_attention.py", "bench_frame_attention")
     timing = lambda ms: {"forward_backward_ms": ms}
     layers = {"small": {"sequences": 10, "heads": 2, "math": timing(0.1), "fused_4096x4": timing(0.5),
                         "fused_8192x8": timing(2.0)},
               "large": {"sequences": 1000, "heads": 8, "math": timing(0.1), "fused_4096x4": timing(9.0),
                         "fused_8192x8": timing(3.0)}}
+    assert bench.fastest_fused_config(layers) == "8192x8"
+    # a spatial layer, however large, is timed at that setting, not chosen from
+    layers["spatial level 1"] = {"sequences": 10 ** 6, "heads": 8, "fused_4096x4": timing(1.0)}
     assert bench.fastest_fused_config(layers) == "8192x8"
 
 

@@ -299,15 +299,12 @@ def test_timestep_range_limits_the_sampled_timesteps():
 
 
 def test_throughput_measure_runs_its_whole_path_on_a_tiny_model(monkeypatch):
-    """bench/prior/throughput.py's measurement, on a CPU with CUDA's timing calls stubbed: what a GPU
-    call would find broken (a key, the data-path timing, the renderer swap) is found here."""
+    """bench/prior/throughput.py's measurement, on a CPU: what a GPU call would find broken (a key, the
+    data-path timing, the renderer swap) is found here."""
     from conftest import load_bench_script
     from dreammotion.synthetic.render import render_batch_torch
 
     bench = load_bench_script("prior/throughput.py", "prior_throughput")
-    for name, value in (("synchronize", None), ("reset_peak_memory_stats", None), ("max_memory_allocated", 0),
-                        ("empty_cache", None)):
-        monkeypatch.setattr(torch.cuda, name, lambda *args, value=value: value)
     monkeypatch.setattr(train, "compile_unet", lambda unet, mode: 0)  # the bench's path, not the UNet's compile
     renderers = []  # the renderer each batch was drawn with
     draw = train.PriorTrainer.batch
@@ -325,7 +322,7 @@ def test_throughput_measure_runs_its_whole_path_on_a_tiny_model(monkeypatch):
     assert compiled["data_ms_per_batch"] > 0 and compiled["data_ms_per_batch_eager_render"] > 0
     # the compiled variant's steps and first data timing used the compiled renderer, the last the eager one
     swap = renderers.index(render_batch_torch)
-    assert swap > 0 and render_batch_torch not in renderers[:swap] and set(renderers[swap:]) == {render_batch_torch}
+    assert swap > 0 and set(renderers[swap:]) == {render_batch_torch}
 
 
 def test_every_throughput_variant_names_real_training_options():

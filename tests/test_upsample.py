@@ -411,6 +411,19 @@ def test_jittered_condition_moves_only_the_low_clips_object():
     assert (low_j - low).abs().max() > 50 and torch.equal(low_j, low_j.round())
 
 
+def test_compiled_renderer_draws_the_jittered_refiner_batches_of_the_eager_one():
+    """Under --compile the refiner's batches, the jittered 32x32 condition's per-frame offsets
+    included, come from the compiled renderer, pixel for pixel the eager renderer's (on a CPU)."""
+    from dreammotion.prior.train_refiner import render_refiner_batch
+    from dreammotion.synthetic.render import render_batch_torch
+
+    compiled = torch.compile(render_batch_torch, fullgraph=True, dynamic=False)
+    high, low, captions = render_refiner_batch(np.random.default_rng(5), 3, 64, "cpu", 0.1, 1.0, 0.1)
+    high_c, low_c, captions_c = render_refiner_batch(np.random.default_rng(5), 3, 64, "cpu", 0.1, 1.0, 0.1,
+                                                     render=compiled)
+    assert torch.equal(high, high_c) and torch.equal(low, low_c) and captions == captions_c
+
+
 def test_refiner_strength_zero_returns_its_condition_exactly(tiny_refiner_dir):
     # A residual refiner that denoises nothing adds no residual: the output is the resized clip.
     stage = load_second_stage({"pretrained": str(tiny_refiner_dir), "device": "cpu"})

@@ -104,25 +104,27 @@ def defaults() -> dict:
     return vars(parser.parse_args(["--out", "unused"]))
 
 
+def file_name_text(value) -> str:
+    """An override's value in a file name: (1, 2) -> "1+2", no spaces or brackets."""
+    return "+".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
 def compile_cache_file(folder: Path | None, overrides: dict) -> Path | None:
     """One cache file per compiled configuration (variants with the same settings share it)."""
     if folder is None or overrides.get("compile", "none") == "none":
         return None
-    def text(value) -> str:  # (1, 2) -> "1+2": no spaces or brackets in a file name
-        return "+".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
-
-    return folder / ("_".join(f"{k}-{text(v)}" for k, v in sorted(overrides.items())) + ".bin")
+    return folder / ("_".join(f"{k}-{file_name_text(v)}" for k, v in sorted(overrides.items())) + ".bin")
 
 
-def data_ms(trainer, repeats: int = 5) -> float:
+def data_ms(trainer, sync, repeats: int = 5) -> float:
     """Median wall time of drawing one batch alone, between two synchronisations: specs, captions and
     token ids on the host, then the rendering on the GPU."""
     times = []
-    for _ in range(repeats + 1):  # the first also compiles a compiled renderer for this batch, if needed
-        torch.cuda.synchronize()
+    for _ in range(repeats + 1):  # the first is a warm-up
+        sync()
         start = time.perf_counter()
         trainer.batch()
-        torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - start)
     return round(1e3 * statistics.median(times[1:]), 1)
 
@@ -134,32 +136,35 @@ def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_di
     args = argparse.Namespace(**{**defaults(), **overrides, "device": device,
                                  "compile_cache": compile_cache_file(compile_cache_dir, overrides)})
     device = torch.device(device)
-    torch.cuda.reset_peak_memory_stats(device)
+    cuda = device.type == "cuda"
+    sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     trainer = train.PriorTrainer(args, device)
     start = time.perf_counter()
     for _ in range(3):  # warm-up; with --compile this is where compilation happens
         trainer.step(*trainer.batch(), lr=1e-4)
-    torch.cuda.synchronize(device)
+    sync()
     warmup_seconds = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(steps):
         trainer.step(*trainer.batch(), lr=1e-4)
-    torch.cuda.synchronize(device)
+    sync()
     seconds = time.perf_counter() - start
     # The same steps on one fixed batch: the difference is what the data path costs.
     latents, ids = trainer.batch()
-    torch.cuda.synchronize(device)
+    sync()
     start = time.perf_counter()
     for _ in range(steps):
         trainer.step(latents, ids, lr=1e-4)
-    torch.cuda.synchronize(device)
+    sync()
     fixed = time.perf_counter() - start
     # The data path alone, with the trainer's renderer (compiled under --compile) and, for comparison
     # at the same batch, the eager one.
-    data = {"data_ms_per_batch": data_ms(trainer)}
+    data = {"data_ms_per_batch": data_ms(trainer, sync)}
     if trainer.render is not render_batch_torch:
         trainer.render = render_batch_torch
-        data["data_ms_per_batch_eager_render"] = data_ms(trainer)
+        data["data_ms_per_batch_eager_render"] = data_ms(trainer, sync)
     result = {
         "batch": args.batch,
         "head_size": args.head_size or train.PRESETS[args.preset][3],
@@ -177,7 +182,7 @@ def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_di
         "steps_per_s": round(steps / seconds, 3),
         "clips_per_s": round(steps * args.batch / seconds, 1),
         "clips_per_s_fixed_batch": round(steps * args.batch / fixed, 1),
-        "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2),
+        "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if cuda else None,
         "parameters": trainer.n_params,
         **data,
     }
@@ -188,7 +193,7 @@ def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_di
         with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
             for _ in range(3):
                 trainer.step(latents, ids, lr=1e-4)
-            torch.cuda.synchronize(device)
+            sync()
         wall = time.perf_counter() - start
         events = prof.key_averages()
         kernel_us = sum(getattr(e, "self_device_time_total", 0) for e in events)
@@ -198,7 +203,8 @@ def measure(overrides: dict, steps: int, profile: bool = False, compile_cache_di
                                                  if getattr(e, "self_device_time_total", 0) > 0) // 3
         result["profile_top_kernels"] = events.table(sort_by="self_device_time_total", row_limit=25)
     del trainer
-    torch.cuda.empty_cache()
+    if cuda:
+        torch.cuda.empty_cache()
     return result
 
 

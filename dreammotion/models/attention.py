@@ -1,4 +1,5 @@
-"""Attention processors for the UNet3D's temporal attention (each pixel attends over its frames).
+"""Attention processors for the UNet3D's short attentions: temporal (each pixel attends over its
+frames) and, in training, the spatial self-attention of its low-resolution levels.
 
 Temporal attention runs over very many very short sequences: batch x H x W sequences of F frames
 (8 for the embedded prior). Kernels built for long sequences waste most of their work on them:
@@ -35,17 +36,17 @@ def is_spatial_self_attention(name: str) -> bool:
     return "attentions" in parts and "attn1" in parts
 
 
-def unet_level(name: str, levels: int) -> int | None:
+def unet_level(name: str, n_levels: int) -> int | None:
     """The resolution level (0: full resolution) of a module or processor `name` of a UNet with
-    `levels` down blocks: down_blocks.i is level i, up_blocks.j level levels - 1 - j, the mid block
-    the lowest level; None for modules outside the blocks (conv_in, transformer_in, ...)."""
+    `n_levels` down blocks: down_blocks.i is level i, up_blocks.j level n_levels - 1 - j, the mid
+    block the lowest level; None for modules outside the blocks (conv_in, transformer_in, ...)."""
     parts = name.split(".")
     if parts[0] == "down_blocks":
         return int(parts[1])
     if parts[0] == "up_blocks":
-        return levels - 1 - int(parts[1])
+        return n_levels - 1 - int(parts[1])
     if parts[0] == "mid_block":
-        return levels - 1
+        return n_levels - 1
     return None
 
 
@@ -128,7 +129,7 @@ def _set_processors(unet, kind: str, chosen: list[str]) -> None:
     makers = {"sdpa": AttnProcessor2_0, "math": AttnProcessor, "broadcast": FrameAttnProcessor,
               "fused": FusedFrameAttnProcessor}
     if kind not in makers:
-        raise ValueError(f"unknown attention kind {kind!r}: {', '.join(TEMPORAL_ATTENTION_KINDS)}")
+        raise ValueError(f"unknown attention kind {kind!r}: {', '.join(makers)}")
     processors = dict(unet.attn_processors)
     for name in chosen:
         processors[name] = makers[kind]()
@@ -150,12 +151,13 @@ def set_spatial_self_attention(unet, kind: str, levels) -> int:
     the processor `kind` (as ``set_temporal_attention``'s); the cross-attention (attn2, queries and
     text keys of different lengths) keeps its own. A level without spatial self-attention is refused.
     Returns how many processors were set."""
-    count = len(unet.config.block_out_channels)
+    n_levels = len(unet.config.block_out_channels)
     by_level = {level: [name for name in unet.attn_processors
-                        if is_spatial_self_attention(name) and unet_level(name, count) == level] for level in levels}
+                        if is_spatial_self_attention(name) and unet_level(name, n_levels) == level] for level in levels}
     empty = sorted(level for level, names in by_level.items() if not names)
     if empty:
-        having = sorted({unet_level(name, count) for name in unet.attn_processors if is_spatial_self_attention(name)})
+        having = sorted({unet_level(name, n_levels) for name in unet.attn_processors
+                         if is_spatial_self_attention(name)})
         raise ValueError(f"UNet level(s) {empty} have no spatial self-attention; levels with one: {having}")
     chosen = [name for names in by_level.values() for name in names]
     _set_processors(unet, kind, chosen)

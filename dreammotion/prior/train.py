@@ -360,7 +360,7 @@ class EMA:
 
 
 def levels_list(text: str) -> tuple[int, ...]:
-    """--fused-spatial-levels "1,2" -> (1, 2)."""
+    """--fused-spatial-levels "1,2" -> (1, 2); "" -> () (no level)."""
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
@@ -493,7 +493,7 @@ class PriorTrainer:
         # With --compile the batch renderer is compiled too. Eager, it evaluates every shape at every
         # supersampled point as full-size tensors, a few dozen kernels over B x 8 x 128 x 128 samples,
         # queued between two steps (fresh batches ran 3-4% slower than a fixed one: NOTES, runs 12
-        # and 15); compiled, it is one fused kernel that writes only the pixels.
+        # and 15); compiled, they fuse into kernels that write only the pixels and masks.
         self.render = render_batch_torch if args.compile == "none" else torch.compile(
             render_batch_torch, fullgraph=True, dynamic=False)
         self.text_encoder.to(device).train()
