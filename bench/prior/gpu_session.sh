@@ -3,6 +3,9 @@
 #   bash bench/prior/gpu_session.sh ablation      throughput bench + loss-weighting ablation (two short runs, gates)
 #   bash bench/prior/gpu_session.sh throughput VARIANTS   bench/prior/throughput.py --variants VARIANTS --profile
 #   bash bench/prior/gpu_session.sh train ARGS    continue training the shipped prior (ARGS go to dreammotion.prior.train)
+#   bash bench/prior/gpu_session.sh step VARIANT  the short-attention kernels alone (frame_attention.py, batch $BATCH,
+#                                                 default 1024), then the step VARIANT at their fastest setting
+#   bash bench/prior/gpu_session.sh tests         the GPU tests of the kernels and the training step
 # Runs on the lent GPU machine: carries diffusers as a wheel (.whl), writes everything under $OUT.
 set -uo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -35,6 +38,19 @@ write_archive(Path('/tmp/ablation_snr$winner'), Path('$OUT/prior'))"
 train)
   python3 -m dreammotion.prior.train --out /tmp/prior "$@" --archive "$OUT/prior" 2>&1 | tee "$OUT/train.log"
   python3 -m dreammotion.prior.gates --model /tmp/prior --n 48 --out "$OUT/gates.json" 2>&1 | tee -a "$OUT/train.log" || true
+  ;;
+step)
+  # Time limits that fit one call (10 minutes); both scripts write their JSON as they go.
+  timeout 190 python3 bench/prior/frame_attention.py --out "$OUT/frame_attention.json" --batch "${BATCH:-1024}" \
+    2>&1 | tee "$OUT/frame_attention.log"
+  setting=$(python3 -c "import json; print(json.load(open('$OUT/frame_attention.json'))['fastest_fused_config'])") \
+    || { setting=""; echo "no kernel timing came back: the step runs the shipped kernel setting" | tee -a "$OUT/frame_attention.log"; }
+  timeout 400 python3 bench/prior/throughput.py --out "$OUT/throughput.json" --steps 10 --profile \
+    ${setting:+--frame-attention "$setting"} --variants "${1:?a throughput.py variant}" 2>&1 | tee "$OUT/throughput.log"
+  ;;
+tests)
+  timeout "${TESTS_TIMEOUT:-500}" python3 -m pytest -q -p no:cacheprovider --tb=short -rfE \
+    tests/frame_attention_interpreted.py tests/test_prior_cuda.py 2>&1 | tee "$OUT/tests.log"
   ;;
 *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac
