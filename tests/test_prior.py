@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import load_bench_script, prior_trainer_args
 from dreammotion.models import load_t2v
 from dreammotion.prior import train
 from dreammotion.prior.classify import classify_clip
@@ -49,10 +50,7 @@ def test_training_smoke_run_saves_a_loadable_model(tmp_path):
 def test_bf16_training_keeps_fp32_masters_and_saves_them(tmp_path):
     """--precision bf16: the UNet runs in bf16, AdamW updates fp32 masters (a step's update is
     below bf16's resolution), and the saved weights are the fp32 masters, not their bf16 copy."""
-    parser = __import__("argparse").ArgumentParser()
-    train.add_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "2",
-                              "--device", "cpu", "--precision", "bf16", "--ema", "0", "--lr", "1e-3"])
+    args = prior_trainer_args(tmp_path, "--device", "cpu", "--precision", "bf16", "--ema", "0", "--lr", "1e-3")
     trainer = train.PriorTrainer(args, torch.device("cpu"))
     assert trainer.unet.dtype == torch.bfloat16
     assert all(m.dtype == torch.float32 for m in trainer.masters)
@@ -222,10 +220,7 @@ def test_compile_cache_round_trip_and_the_trainer_saves_it_once_after_the_first_
     saved = []
     monkeypatch.setattr(train, "compile_unet", lambda unet, mode: 0)  # the save/load hooks, not the compile
     monkeypatch.setattr(train, "save_compile_cache", lambda path: saved.append(path))
-    parser = __import__("argparse").ArgumentParser()
-    train.add_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "2", "--device", "cpu",
-                              "--compile", "full", "--compile-cache", str(cache)])
+    args = prior_trainer_args(tmp_path, "--device", "cpu", "--compile", "full", "--compile-cache", str(cache))
     trainer = train.PriorTrainer(args, torch.device("cpu"))
     assert trainer.compile_cache_loaded
     for _ in range(2):
@@ -245,28 +240,24 @@ def test_inductor_options_set_their_switch_per_trainer_and_need_a_compile(tmp_pa
 
     monkeypatch.setattr(inductor_config, switch, False)
     monkeypatch.setattr(train, "compile_unet", lambda unet, mode: 0)  # the switch, not the compile
-    parser = __import__("argparse").ArgumentParser()
-    train.add_arguments(parser)
-    base = ["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "2", "--device", "cpu"]
-    train.PriorTrainer(parser.parse_args(base + ["--compile", "full", option, value]), torch.device("cpu"))
+    train.PriorTrainer(prior_trainer_args(tmp_path, "--device", "cpu", "--compile", "full", option, value),
+                       torch.device("cpu"))
     assert getattr(inductor_config, switch) is True
-    train.PriorTrainer(parser.parse_args(base + ["--compile", "full"]), torch.device("cpu"))
+    train.PriorTrainer(prior_trainer_args(tmp_path, "--device", "cpu", "--compile", "full"), torch.device("cpu"))
     assert getattr(inductor_config, switch) is False
     with pytest.raises(ValueError, match="needs --compile"):
-        train.PriorTrainer(parser.parse_args(base + [option, value]), torch.device("cpu"))
+        train.PriorTrainer(prior_trainer_args(tmp_path, "--device", "cpu", option, value), torch.device("cpu"))
 
 
 def test_compiled_trainer_renders_its_batches_with_a_compiled_renderer_and_the_same_clips(tmp_path, monkeypatch):
-    """--compile also compiles the batch renderer (one fused kernel instead of a few dozen full-size
-    ones between two steps); the batches it draws are the eager renderer's, pixel for pixel."""
+    """--compile also compiles the batch renderer (fused kernels instead of a few dozen full-size ones
+    between two steps); the batches it draws are the eager renderer's, pixel for pixel (on a CPU)."""
     from dreammotion.synthetic.render import render_batch_torch
 
     monkeypatch.setattr(train, "compile_unet", lambda unet, mode: 0)  # the renderer's compile, not the UNet's
-    parser = __import__("argparse").ArgumentParser()
-    train.add_arguments(parser)
-    base = ["--out", str(tmp_path / "m"), "--preset", "tiny", "--batch", "4", "--device", "cpu"]
-    eager = train.PriorTrainer(parser.parse_args(base), torch.device("cpu"))
-    compiled = train.PriorTrainer(parser.parse_args(base + ["--compile", "blocks"]), torch.device("cpu"))
+    eager = train.PriorTrainer(prior_trainer_args(tmp_path, "--device", "cpu", batch=4), torch.device("cpu"))
+    compiled = train.PriorTrainer(prior_trainer_args(tmp_path, "--device", "cpu", "--compile", "blocks", batch=4),
+                                  torch.device("cpu"))
     assert eager.render is render_batch_torch and compiled.render is not render_batch_torch
     for _ in range(2):
         (latents, ids), (latents_c, ids_c) = eager.batch(), compiled.batch()
@@ -301,7 +292,6 @@ def test_timestep_range_limits_the_sampled_timesteps():
 def test_throughput_measure_runs_its_whole_path_on_a_tiny_model(monkeypatch):
     """bench/prior/throughput.py's measurement, on a CPU: what a GPU call would find broken (a key, the
     data-path timing, the renderer swap) is found here."""
-    from conftest import load_bench_script
     from dreammotion.synthetic.render import render_batch_torch
 
     bench = load_bench_script("prior/throughput.py", "prior_throughput")
